@@ -1,0 +1,43 @@
+"""Fixtures shared by the whole test suite.
+
+Area-specific fixtures live in ``tests/<area>/conftest.py``; what several areas use lives here:
+the tiny CLIP architecture, random-weight checkpoints of it, and the generated COCO-format
+shapes dataset.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Two cores are shared by everything on the CI machine: keep intra-op threads modest.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# A scaled-down ViT CLIP (open_clip model-config format). Same code paths as ViT-B/16.
+TINY_CLIP_CFG: dict = dict(
+    embed_dim=32,
+    quick_gelu=False,
+    vision_cfg=dict(image_size=64, layers=3, width=64, head_width=32, patch_size=16, mlp_ratio=2.0),
+    text_cfg=dict(context_length=32, vocab_size=49408, width=64, heads=2, layers=2),
+)
+
+
+@pytest.fixture
+def tiny_clip_cfg() -> dict:
+    """A fresh copy of the tiny CLIP model config (tests may mutate it)."""
+    return copy.deepcopy(TINY_CLIP_CFG)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
