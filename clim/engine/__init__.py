@@ -2,6 +2,7 @@
 from .checkpoint_safety import (UnsafeCheckpointError, allowed_checkpoint_globals, atomic_torch_save,
                                 install_checkpoint_safety, safe_torch_load)
 from .distributed import prepare_launch, replace_sync_bn
+from .progress import ProgressBarHook
 
 __all__ = ['UnsafeCheckpointError', 'allowed_checkpoint_globals', 'atomic_torch_save',
-           'install_checkpoint_safety', 'prepare_launch', 'replace_sync_bn', 'safe_torch_load']
+           'install_checkpoint_safety', 'ProgressBarHook', 'prepare_launch', 'replace_sync_bn', 'safe_torch_load']
