@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from _runner_common import add_common_args, build_runner, load_config
 
 
@@ -29,11 +31,14 @@ def main() -> None:
 
     if args.amp:
         wrapper = cfg.optim_wrapper
-        if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        if wrapper.get('type', 'OptimWrapper') in ('AmpOptimWrapper', 'CPUBf16AmpOptimWrapper'):
             print('AMP is already enabled in the config.')
-        else:
+        elif torch.cuda.is_available():
             wrapper.type = 'AmpOptimWrapper'
             wrapper.setdefault('loss_scale', 'dynamic')
+        else:
+            # MMEngine's AmpOptimWrapper refuses CPUs; bf16 autocast needs no loss scaling.
+            wrapper.type = 'CPUBf16AmpOptimWrapper'
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise SystemExit(f'{args.config} has no auto_scale_lr.base_batch_size; cannot auto-scale the lr')

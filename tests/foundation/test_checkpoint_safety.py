@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ def test_allow_listed_types_load(tmp_path: Path) -> None:
     path = tmp_path / 'epoch_2.pth'
     ckpt = _mmengine_like_checkpoint()
     torch.save(ckpt, path)
-    with pytest.raises(Exception):  # torch's default refuses it: the bug this module fixes
+    with pytest.raises(pickle.UnpicklingError):  # torch's default refuses it: the bug this module fixes
         torch.load(path)
     loaded = safe_torch_load(path)
     torch.testing.assert_close(loaded['state_dict']['w'], ckpt['state_dict']['w'])

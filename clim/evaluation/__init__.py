@@ -1,0 +1,5 @@
+"""Region-recognition evaluation: the model that scores ground-truth regions and the mAcc metric."""
+from .region_metric import RegionRecognitionMetric, mean_class_accuracy
+from .region_model import RegionClassifier, RegionRecognition
+
+__all__ = ['RegionClassifier', 'RegionRecognition', 'RegionRecognitionMetric', 'mean_class_accuracy']

@@ -1,0 +1,149 @@
+"""Zero-shot classification of ground-truth regions with a CLIP (the CLIM paper's region-recognition test).
+
+For each ground-truth region: the dense map pooled inside its box (RoIAlign 1x1) and inside its
+mask (mean over the mask's cells), and optionally the image crop through the ordinary image
+forward, each scored by cosine similarity against prompt-ensembled class text embeddings.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
+
+from mmdet.registry import MODELS
+
+__all__ = ['RegionClassifier', 'RegionRecognition']
+
+
+class RegionClassifier:
+    """Scores the ground-truth regions of a batch with a :class:`~clim.models.CLIPModel`.
+
+    Args:
+        mode: dense extraction, ``'v2'`` (default) or ``'v1'`` (mask attention pooling).
+        with_boxes / with_masks / with_crops: which region features to score.
+        crop_size: side crops are resized to (default: the CLIP's native input size).
+        templates: prompt templates for :meth:`CLIPModel.encode_class_names` (None: the full ensemble).
+        topk: how many class indices to keep per region (top-1 and top-5 need 5).
+        crop_batch: crops per image forward.
+
+    :meth:`predict` adds ``pred_{box,mask,crop}_topk`` (n, k) LongTensors (CPU) to each sample, whose
+    ``gt_bboxes`` (n, 4) are pixels of the (unpadded) input, ``gt_masks`` (n, gh, gw) bool cells of the
+    dense grid (top-left aligned), and metainfo ``classes`` the class names.
+    """
+
+    def __init__(self, mode: str = 'v2', with_boxes: bool = True, with_masks: bool = True,
+                 with_crops: bool = False, crop_size: int | None = None,
+                 templates: str | Sequence[str] | None = None, topk: int = 5, crop_batch: int = 64) -> None:
+        if mode not in ('v1', 'v2'):
+            raise ValueError(f"mode must be 'v1' or 'v2', got {mode!r}")
+        self.mode = mode
+        self.with_boxes, self.with_masks, self.with_crops = with_boxes, with_masks, with_crops
+        self.crop_size = crop_size
+        self.templates = templates
+        self.topk = int(topk)
+        self.crop_batch = int(crop_batch)
+        self._cache: dict[tuple[str, ...], torch.Tensor] = {}
+
+    def reset(self) -> None:
+        """Forget cached class embeddings (call when the text tower may have changed)."""
+        self._cache.clear()
+
+    def class_embeddings(self, clip, classes: Sequence[str]) -> torch.Tensor:
+        """(C, D) normalized prompt-ensemble embeddings, cached per class list."""
+        key = tuple(classes)
+        if key not in self._cache:
+            self._cache[key] = clip.encode_class_names(list(key), templates=self.templates).float()
+        return self._cache[key]
+
+    def _topk(self, feats: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        k = min(self.topk, text.shape[0])
+        return (feats.float() @ text.t()).topk(k, dim=1).indices.cpu()
+
+    def _crops(self, clip, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        size = self.crop_size or clip.image_size[0]
+        h, w = image.shape[-2:]
+        crops = []
+        for x1, y1, x2, y2 in boxes.tolist():
+            x1, y1 = max(0, int(x1)), max(0, int(y1))
+            x2, y2 = min(w, max(x1 + 1, int(round(x2)))), min(h, max(y1 + 1, int(round(y2))))
+            crop = image[:, y1:y2, x1:x2].unsqueeze(0).float()
+            crops.append(F.interpolate(crop, size=(size, size), mode='bicubic', align_corners=False))
+        if not crops:
+            return image.new_zeros(0, clip.embed_dim)
+        crops_t = torch.cat(crops).to(image.dtype)
+        return torch.cat([clip.encode_image(crops_t[i:i + self.crop_batch])
+                          for i in range(0, len(crops_t), self.crop_batch)])
+
+    @torch.no_grad()
+    def predict(self, clip, inputs: torch.Tensor, data_samples: Sequence[BaseDataElement]) -> list:
+        """Score every region of the batch; returns ``data_samples`` with the predictions added."""
+        classes = data_samples[0].metainfo.get('classes')
+        if classes is None:
+            raise ValueError('region recognition needs the class names in the samples\' metainfo '
+                             '("classes"; RegionRecognitionDataset adds them)')
+        text = self.class_embeddings(clip, classes)
+        boxes = [s.gt_bboxes.to(inputs.device).float() for s in data_samples]
+        counts = [len(b) for b in boxes]
+        grid = (inputs.shape[-2] // clip.stride, inputs.shape[-1] // clip.stride)
+        masks = None
+        if self.with_masks:
+            masks = [F.pad(s.gt_masks.to(inputs.device), (0, grid[1] - s.gt_masks.shape[-1],
+                                                          0, grid[0] - s.gt_masks.shape[-2]))
+                     for s in data_samples]
+        preds: dict[str, torch.Tensor] = {}
+        if self.mode == 'v1':
+            if self.with_boxes:
+                feats = clip.region_features(inputs, boxes, normalized=False, mode='v1')
+                preds['box'] = self._topk(feats, text)
+            if masks is not None:
+                preds['mask'] = self._topk(clip.mask_attention_pool(inputs, [m.bool() for m in masks]), text)
+        elif self.with_boxes or self.with_masks:
+            dense = clip.dense_features(inputs, mode='v2')
+            if self.with_boxes:
+                preds['box'] = self._topk(clip.pool_boxes(dense, boxes, normalized=False), text)
+            if masks is not None:
+                preds['mask'] = self._topk(clip.pool_masks(dense, masks), text)
+        if self.with_crops:
+            feats = torch.cat([self._crops(clip, img, b) for img, b in zip(inputs, boxes)])
+            preds['crop'] = self._topk(feats, text)
+        for kind, topk in preds.items():
+            for sample, part in zip(data_samples, topk.split(counts)):
+                sample.set_field(part, f'pred_{kind}_topk')
+        return list(data_samples)
+
+
+@MODELS.register_module()
+class RegionRecognition(BaseModel):
+    """Region-recognition evaluator of any CLIP checkpoint (``tools/test.py``).
+
+    Args:
+        clip: a ``CLIPModel`` config (``pretrained`` = the checkpoint to judge: the original CLIP for
+            the baseline, a CLIM export for the refined one).
+        classifier: :class:`RegionClassifier` options (mode, with_boxes, with_masks, with_crops, ...).
+        data_preprocessor: defaults to ``CLIMDataPreprocessor`` padding to a multiple of 16.
+
+    ``forward(inputs (B, 3, H, W), data_samples, mode='predict')`` -> samples with
+    ``pred_{box,mask,crop}_topk``; ``mode='tensor'`` returns the dense map (B, D, H/p, W/p).
+    """
+
+    def __init__(self, clip: dict, classifier: dict | None = None, data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None) -> None:
+        from ..method.data_preprocessor import build_data_preprocessor
+        super().__init__(data_preprocessor=build_data_preprocessor(
+            data_preprocessor or dict(type='CLIMDataPreprocessor', pad_size_divisor=16)), init_cfg=init_cfg)
+        self.clip = MODELS.build(clip)
+        self.classifier = RegionClassifier(**(classifier or {}))
+
+    def train(self, mode: bool = True) -> RegionRecognition:
+        self.classifier.reset()
+        return super().train(mode)
+
+    def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'predict'):
+        if mode == 'predict':
+            return self.classifier.predict(self.clip, inputs, data_samples)
+        if mode == 'tensor':
+            return self.clip.dense_features(inputs, mode='v2')
+        raise ValueError(f'RegionRecognition only evaluates (mode "predict" / "tensor"), got {mode!r}')

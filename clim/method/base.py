@@ -1,0 +1,89 @@
+"""What the CLIM model and plain CLIP pre-training share: the CLIP, caption tokens, the loss, evaluation."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from mmengine.model import BaseModel
+
+from mmdet.registry import MODELS
+
+from ..evaluation.region_model import RegionClassifier
+from .data_preprocessor import build_data_preprocessor
+from .loss import ContrastiveLoss
+
+__all__ = ['ContrastiveCLIPBase']
+
+
+class ContrastiveCLIPBase(BaseModel):
+    """A :class:`~clim.models.CLIPModel` trained with the cross-rank contrastive loss.
+
+    Subclasses define :meth:`image_features` (and which weights train). ``forward`` follows
+    MMEngine: ``mode='loss'`` -> ``{'loss_contrast', 'logit_scale'}``; ``mode='predict'`` ->
+    region-recognition predictions on ground-truth regions (the val loop); ``mode='tensor'`` ->
+    ``(image_features (B, D), text_features (B, D))``.
+
+    Args:
+        clip: ``CLIPModel`` config.
+        contrast_weight: loss weight.
+        grad_checkpointing: activation checkpointing in the CLIP transformers.
+        region_eval: :class:`~clim.evaluation.RegionClassifier` options for ``predict``.
+        data_preprocessor: default ``CLIMDataPreprocessor``.
+    """
+
+    def __init__(self, clip: dict, contrast_weight: float = 1.0, grad_checkpointing: bool = False,
+                 region_eval: dict | None = None, data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None) -> None:
+        # Built from mmdet's registry here: BaseModel would look in mmengine's, which only finds our
+        # preprocessor when a Runner has set the default scope.
+        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        self.clip = MODELS.build(clip)
+        if grad_checkpointing:
+            self.clip.set_grad_checkpointing(True)
+        self.loss_fn = ContrastiveLoss(loss_weight=contrast_weight)
+        self.region_classifier = RegionClassifier(**(region_eval or {}))
+
+    # ------------------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> ContrastiveCLIPBase:
+        # Class embeddings are cached for evaluation; after training they may be stale.
+        self.region_classifier.reset()
+        return super().train(mode)
+
+    def caption_tokens(self, data_samples: list) -> torch.Tensor:
+        """(B, L) token ids from the samples (``text`` field, or tokenized here from ``caption``)."""
+        if all(hasattr(s, 'text') for s in data_samples):
+            tokens = torch.stack([s.text for s in data_samples])
+        else:
+            tokens = self.clip.tokenize([s.metainfo['caption'] for s in data_samples])
+        if tokens.shape[1] != self.clip.context_length:
+            raise ValueError(f'caption tokens have length {tokens.shape[1]} but the text tower\'s context '
+                             f'length is {self.clip.context_length}: set TokenizeCaption(context_length='
+                             f'{self.clip.context_length}) in the pipeline')
+        return tokens.to(self.clip.logit_scale.device)
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, D) L2-normalized features of the batch, row i pairing with caption i."""
+        raise NotImplementedError
+
+    def text_features(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, D) L2-normalized caption features."""
+        return self.clip.encode_text(tokens, normalize=True)
+
+    def extract_features(self, images: torch.Tensor,
+                         tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image_features (B, D), text_features (B, D)), both float32 and L2-normalized."""
+        return self.image_features(images).float(), self.text_features(tokens).float()
+
+    def loss(self, inputs: torch.Tensor, data_samples: list) -> dict[str, torch.Tensor]:
+        img, txt = self.extract_features(inputs, self.caption_tokens(data_samples))
+        scale = self.clip.logit_scale.exp()
+        return dict(loss_contrast=self.loss_fn(img, txt, scale), logit_scale=scale.detach())
+
+    def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = 'loss') -> Any:
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.region_classifier.predict(self.clip, inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_features(inputs, self.caption_tokens(data_samples))
+        raise ValueError(f'unknown mode {mode!r}; expected "loss", "predict" or "tensor"')

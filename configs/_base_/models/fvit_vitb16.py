@@ -1,0 +1,98 @@
+# F-ViT (F-VLM recipe as in CLIPSelf / CLIM) on a frozen OpenAI CLIP ViT-B/16.
+# Only the pyramid adapters, FPN, RPN and RoI head train; the CLIP stays bit-identical.
+# The classifier is a class text-embedding file (tools/gen_text_embeddings.py); configs that use this
+# base set roi_head.bbox_head.{class_embeddings, num_classes, class_weights} for their dataset.
+
+# OpenAI weights were trained with QuickGELU; saying so here (not only inferring it from the file)
+# lets a trained detector checkpoint be rebuilt without the original CLIP file (ovdet.apis.load_detector).
+clip_cfg = dict(type='CLIPModel', model_name='ViT-B-16', quick_gelu=True, pretrained='ckpt/ViT-B-16.pt')
+clip_width = 768
+norm_cfg = dict(type='SyncBN', requires_grad=True)  # tools/train.py reverts SyncBN to BN without CUDA
+
+model = dict(
+    type='FViT',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        # CLIP's normalization, in pixel units (RGB).
+        mean=[122.7709383, 116.7460125, 104.09373615],
+        std=[68.5005327, 66.6321579, 70.32316305],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    backbone=dict(
+        type='CLIPViTBackbone',
+        clip_cfg=clip_cfg,
+        out_indices=(3, 5, 7, 11),
+        norm_cfg=norm_cfg),
+    neck=dict(
+        type='FPN',
+        in_channels=[clip_width] * 4,
+        out_channels=256,
+        num_outs=5,
+        norm_cfg=norm_cfg),
+    rpn_head=dict(
+        type='RPNHead',
+        in_channels=256,
+        feat_channels=256,
+        num_convs=2,
+        anchor_generator=dict(
+            type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder', target_means=[0.0, 0.0, 0.0, 0.0], target_stds=[1.0, 1.0, 1.0, 1.0]),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    roi_head=dict(
+        type='FViTRoIHead',
+        bbox_roi_extractor=dict(
+            type='SingleRoIExtractor',
+            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+            out_channels=256,
+            featmap_strides=[4, 8, 16, 32]),
+        bbox_head=dict(
+            type='TextEmbeddingBBoxHead',
+            class_embeddings='data/ov_coco/ov_coco_65_vitb16.npy',
+            num_classes=65,
+            class_weights=None,  # set per dataset: 1 base, 0 novel / unevaluated
+            bg_weight=0.6,
+            temperature=50.0,
+            in_channels=256,
+            roi_feat_size=7,
+            num_shared_convs=4,
+            num_shared_fcs=2,
+            conv_out_channels=256,
+            fc_out_channels=1024,
+            norm_cfg=norm_cfg,
+            reg_class_agnostic=True,
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder',
+                target_means=[0.0, 0.0, 0.0, 0.0],
+                target_stds=[0.1, 0.1, 0.2, 0.2]),
+            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            loss_bbox=dict(type='L1Loss', loss_weight=1.0),
+            # final = det^(1-a) * clip^a, a = alpha (base) / beta (others); clip = softmax(75 * cos).
+            ensemble=dict(alpha=0.1, beta=0.8, clip_temperature=75.0))),
+    train_cfg=dict(
+        rpn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
+                match_low_quality=True, ignore_iof_thr=-1),
+            sampler=dict(
+                type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
+            allowed_border=-1,
+            pos_weight=-1,
+            debug=False),
+        rpn_proposal=dict(
+            nms_pre=2000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
+        rcnn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
+                match_low_quality=False, ignore_iof_thr=-1),
+            sampler=dict(
+                type='RandomSampler', num=512, pos_fraction=0.25, neg_pos_ub=-1, add_gt_as_proposals=True),
+            pos_weight=-1,
+            debug=False)),
+    test_cfg=dict(
+        rpn=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
+        rcnn=dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)))
+
+# Fail fast if a dataset's class list and the detector's classes differ in number (labels would shift).
+custom_hooks = [dict(type='ClassVocabularyCheckHook')]

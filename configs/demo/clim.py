@@ -1,0 +1,38 @@
+# Embedded demo, stage 3: CLIM refinement of the pre-trained demo CLIP (same code path as
+# configs/clim_coco_vitb16.py, small numbers). Also the region-recognition evaluation of any demo
+# CLIP checkpoint: tools/test.py configs/demo/clim.py --cfg-options model.clip.pretrained=CKPT
+_base_ = ['../tiny/clim_tiny.py', '../_base_/models/demo_clip.py']
+
+model = dict(
+    clip=dict(_delete_=True, type='CLIPModel', model_cfg={{_base_.demo_clip_cfg}},
+              pretrained='work_dirs/demo/pretrain/clip_latest.pt'),
+    train_image_size=256,
+    unlocked_groups=3,  # the last 3 of [stem, pos-embed, block 0..3]
+    region_eval=dict(crop_size={{_base_.demo_clip_input}}),
+    data_preprocessor=dict(pad_size=256))
+
+train_pipeline = [
+    dict(type='LoadCaptionImage'),
+    dict(type='CaptionRandomResizedCrop', size={{_base_.demo_clip_input}}, scale=(0.9, 1.0),
+         interpolation='bicubic'),
+    dict(type='TokenizeCaption', context_length=32),
+    dict(type='PackCaptionInputs'),
+]
+region_pipeline = [
+    dict(type='LoadRegionAnnotations'),
+    dict(type='ResizeLongestSide', size=256),
+    dict(type='PackRegionInputs', mask_stride=16),
+]
+train_dataloader = dict(batch_size=58, dataset=dict(pipeline=train_pipeline))  # 2 mosaic groups
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline=region_pipeline))
+test_dataloader = val_dataloader
+
+max_epochs = 2
+train_cfg = dict(max_epochs=max_epochs, val_interval=10 ** 6)
+optim_wrapper = dict(optimizer=dict(lr=1e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10),
+    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs,
+         convert_to_iter_based=True),
+]
+default_hooks = dict(checkpoint=dict(interval=max_epochs))

@@ -1,0 +1,35 @@
+# Embedded demo, stage 2: contrastive pre-training of the demo CLIP from scratch on the synthetic
+# captions. Run by tools/run_demo.py (which sets the data paths); standalone:
+#   python tools/train.py configs/demo/clip_pretrain.py --cfg-options \
+#       train_dataloader.dataset.data_root=work_dirs/demo/data/shapes/ val_dataloader.dataset.data_root=...
+_base_ = ['../tiny/clip_pretrain_tiny.py', '../_base_/models/demo_clip.py']
+
+model = dict(
+    clip=dict(_delete_=True, type='CLIPModel', model_cfg={{_base_.demo_clip_cfg}}, pretrained=None),
+    region_eval=dict(crop_size={{_base_.demo_clip_input}}))
+
+train_pipeline = [
+    dict(type='LoadCaptionImage'),
+    dict(type='CaptionRandomResizedCrop', size={{_base_.demo_clip_input}}, scale=(0.9, 1.0),
+         interpolation='bicubic'),
+    dict(type='TokenizeCaption', context_length=32),
+    dict(type='PackCaptionInputs'),
+]
+region_pipeline = [
+    dict(type='LoadRegionAnnotations'),
+    dict(type='ResizeLongestSide', size=256),
+    dict(type='PackRegionInputs', mask_stride=16),
+]
+train_dataloader = dict(batch_size=64, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline=region_pipeline))
+test_dataloader = val_dataloader
+
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.1))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
+    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs,
+         convert_to_iter_based=True),
+]
+default_hooks = dict(checkpoint=dict(interval=max_epochs))

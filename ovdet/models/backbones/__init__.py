@@ -1,0 +1,4 @@
+"""Detection backbones."""
+from .clip_vit import CLIPViTBackbone
+
+__all__ = ['CLIPViTBackbone']

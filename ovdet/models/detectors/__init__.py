@@ -1,0 +1,4 @@
+"""Detectors."""
+from .fvit import FViT
+
+__all__ = ['FViT']

@@ -1,0 +1,84 @@
+"""A cosine classifier against fixed class text embeddings plus a learned background embedding."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from torch import nn
+
+from .class_embeddings import load_class_embeddings
+
+__all__ = ['TextEmbeddingClassifier']
+
+
+@MODELS.register_module()
+class TextEmbeddingClassifier(nn.Module):
+    """Open-vocabulary classification layer (used as a bbox head's ``fc_cls``).
+
+    A linear projection maps region features into CLIP's joint space; the L2-normalized region
+    embedding is compared with the (fixed) class text embeddings and with a learned background
+    embedding (a linear layer on the constant 1, normalized): ``logits = T * <e, [E; bg]>``, with a
+    learnable temperature ``T``.
+
+    Args:
+        in_features: region feature size F (filled in by the bbox head).
+        out_features: ``num_classes + 1`` (filled in by the bbox head); checked against the file.
+        class_embeddings: ``.npy`` path (or array) of shape (C, D); see :func:`load_class_embeddings`.
+        background_row: the file carries a trailing background row (dropped).
+        temperature: initial temperature (50 in F-VLM / CLIPSelf / CLIM).
+        learn_temperature: make the temperature a parameter (else a fixed buffer).
+
+    Shapes:
+        forward: x (N, F) -> logits (N, C + 1), background last.
+    """
+
+    def __init__(self, in_features: int, out_features: int,
+                 class_embeddings: str | os.PathLike | np.ndarray | torch.Tensor,
+                 background_row: bool = False, temperature: float = 50.0,
+                 learn_temperature: bool = True) -> None:
+        super().__init__()
+        emb = load_class_embeddings(class_embeddings, num_classes=out_features - 1,
+                                    background_row=background_row)
+        # Where the vocabulary came from, for error messages.
+        self.source = os.fspath(class_embeddings) if isinstance(class_embeddings, (str, os.PathLike)) \
+            else '<array>'
+        self.embed_dim = int(emb.shape[1])
+        # Not persistent: the vocabulary is the file named in the config, not part of the trained weights,
+        # so one checkpoint serves any class list.
+        self.register_buffer('class_embeddings', emb, persistent=False)
+        self.proj = nn.Linear(in_features, self.embed_dim)
+        self.background = nn.Linear(1, self.embed_dim, bias=False)
+        if learn_temperature:
+            self.temperature = nn.Parameter(torch.tensor(float(temperature)))
+        else:
+            self.register_buffer('temperature', torch.tensor(float(temperature)))
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.class_embeddings.shape[0])
+
+    def region_embeddings(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, F) -> (N, D) L2-normalized region embeddings."""
+        return F.normalize(self.proj(x), dim=-1)
+
+    def background_embedding(self) -> torch.Tensor:
+        """(1, D) L2-normalized learned background embedding."""
+        one = self.background.weight.new_ones(1, 1)
+        return F.normalize(self.background(one), dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, F) region features -> (N, C + 1) logits."""
+        emb = self.region_embeddings(x)
+        classes = torch.cat([self.class_embeddings.to(emb.dtype), self.background_embedding().to(emb.dtype)])
+        return self.temperature * emb @ classes.t()
+
+    def set_class_embeddings(self, embeddings: torch.Tensor) -> None:
+        """Replace the vocabulary with (C', D) embeddings (normalized here); C' may differ from C."""
+        emb = load_class_embeddings(embeddings)
+        if emb.shape[1] != self.embed_dim:
+            raise ValueError(f'new class embeddings have dim {emb.shape[1]}, the classifier {self.embed_dim}')
+        self.class_embeddings = emb.to(self.proj.weight.device)
+        self.source = '<set_class_embeddings>'

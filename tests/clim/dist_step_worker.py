@@ -1,0 +1,49 @@
+"""One CLIM training step on this rank's half of a global batch, under torchrun with gloo on CPU.
+
+Launched by test_clim_distributed.py:
+    python -m torch.distributed.run --nproc-per-node 2 dist_step_worker.py DATA OUT
+Writes OUT/rank<r>.pt with the rank's loss, the mean loss over ranks and the updated weights.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main(data_path: str, out_dir: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo')
+    rank, world = dist.get_rank(), dist.get_world_size()
+    import clim  # noqa: F401
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.optim import OptimWrapper
+
+    from clim_test_utils import build_tiny_clim, step_optimizer
+
+    blob = torch.load(data_path, weights_only=False)
+    model = build_tiny_clim(blob['clip_cfg'])
+    ddp = MMDistributedDataParallel(module=model, device_ids=None)
+    wrapper = OptimWrapper(step_optimizer(model))
+    local = blob['local_batch']
+    sl = slice(rank * local, (rank + 1) * local)
+    data = dict(inputs=blob['images'][sl], data_samples=blob['samples'][sl])
+    log_vars = ddp.train_step(data, wrapper)
+    loss = torch.tensor(float(log_vars['loss_contrast']))
+    mean_loss = loss.clone()
+    dist.all_reduce(mean_loss)
+    mean_loss /= world
+    torch.save(dict(loss=float(loss), mean_loss=float(mean_loss),
+                    state={k: v.detach().clone() for k, v in model.state_dict().items()}),
+               Path(out_dir) / f'rank{rank}.pt')
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,66 @@
+"""F-ViT test fixtures: a workspace with generated shapes data, a tiny CLIP checkpoint and its class
+embeddings, laid out where configs/tiny/fvit_tiny.py expects them (paths relative to the workspace),
+and one tiny training run shared by the tests that need a trained checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fvit_test_utils import REPO_ROOT, TINY_CLIP_CFG, TINY_CONFIG, run_tool
+
+
+@pytest.fixture(scope='session')
+def fvit_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A working directory holding ``data/shapes/`` (8 train / 4 val images, 128 px),
+    ``ckpt/tiny_clip.pt`` (a CLIM-format export of the tiny CLIP) and ``data/shapes/shapes_tiny.npy``."""
+    from clim.models import CLIPModel, save_clip_checkpoint
+    from ovdet.datasets.synthetic import SHAPE_CLASSES, generate_shapes_dataset
+
+    root = tmp_path_factory.mktemp('fvit_ws')
+    paths = generate_shapes_dataset(root / 'data' / 'shapes', num_train=8, num_val=4, image_size=128, seed=0)
+
+    torch.manual_seed(0)
+    clip = CLIPModel(model_cfg=TINY_CLIP_CFG).eval()
+    clip_ckpt = root / 'ckpt' / 'tiny_clip.pt'
+    save_clip_checkpoint(clip_ckpt, clip, clip.clip_arch)
+    with torch.no_grad():
+        emb = clip.encode_class_names(list(SHAPE_CLASSES), templates='short')
+    emb_path = root / 'data' / 'shapes' / 'shapes_tiny.npy'
+    np.save(emb_path, emb.numpy())
+    return dict(root=root, clip_ckpt=clip_ckpt, embeddings=emb_path, val_img_dir=Path(paths['val_img_dir']),
+                classes=list(SHAPE_CLASSES))
+
+
+@pytest.fixture(scope='session')
+def fvit_trained(fvit_workspace: dict[str, Path]) -> dict[str, Path]:
+    """One epoch (3-4 iterations) of the tiny F-ViT through tools/train.py, plus its validation."""
+    work = fvit_workspace['root'] / 'work_dirs' / 'fvit_tiny'
+    proc = run_tool([str(REPO_ROOT / 'tools' / 'train.py'), str(TINY_CONFIG), '--work-dir', str(work)],
+                    cwd=fvit_workspace['root'])
+    ckpt = work / 'epoch_1.pth'
+    assert ckpt.is_file(), proc.stdout[-3000:]
+    return dict(work_dir=work, checkpoint=ckpt, log=proc.stdout + proc.stderr)
+
+
+@pytest.fixture
+def tiny_model_cfg(fvit_workspace: dict[str, Path]):
+    """The tiny F-ViT model config with absolute paths into the workspace."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    cfg.model.backbone.clip_cfg.pretrained = str(fvit_workspace['clip_ckpt'])
+    cfg.model.roi_head.bbox_head.class_embeddings = str(fvit_workspace['embeddings'])
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope() -> None:
+    """Register our modules and make mmdet the default registry scope (as configs do)."""
+    import clim  # noqa: F401
+    import ovdet  # noqa: F401
+    from mmengine.registry import init_default_scope
+
+    init_default_scope('mmdet')

@@ -1,0 +1,83 @@
+"""The frozen-CLIP backbone: pyramid shapes / strides, dense map, and a CLIP that never changes."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+
+def _backbone(clip_cfg: dict, **kwargs):
+    from ovdet.models import CLIPViTBackbone
+
+    return CLIPViTBackbone(clip_cfg=dict(model_cfg=clip_cfg), out_indices=(0, 1, 1, 2),
+                           norm_cfg=dict(type='BN'), **kwargs)
+
+
+def test_pyramid_shapes_and_strides_on_non_square_input(tiny_clip_cfg: dict) -> None:
+    backbone = _backbone(tiny_clip_cfg).eval()
+    x = torch.randn(2, 3, 96, 160)
+    with torch.no_grad():
+        feats = backbone(x)
+        feats2, dense = backbone.forward_with_dense(x)
+    assert backbone.strides == (4, 8, 16, 32)
+    assert [tuple(f.shape) for f in feats] == [(2, 64, 96 // s, 160 // s) for s in (4, 8, 16, 32)]
+    for a, b in zip(feats, feats2):
+        torch.testing.assert_close(a, b)
+    # The dense map: the wrapper's v2 dense features, one unit vector per stride-16 cell.
+    assert dense.shape == (2, 32, 6, 10)
+    torch.testing.assert_close(dense.norm(dim=1), torch.ones(2, 6, 10))
+    torch.testing.assert_close(dense, backbone.clip.dense_features(x, mode='v2'))
+    with pytest.raises(ValueError, match='multiple of 16'):
+        backbone(torch.randn(1, 3, 100, 160))
+
+
+def test_patch14_clip_keeps_stride16_levels(tiny_clip_cfg: dict) -> None:
+    cfg = copy.deepcopy(tiny_clip_cfg)
+    cfg['vision_cfg'].update(patch_size=14, image_size=56)
+    backbone = _backbone(cfg).eval()
+    with torch.no_grad():
+        feats, dense = backbone.forward_with_dense(torch.randn(1, 3, 96, 160))
+    assert [tuple(f.shape[-2:]) for f in feats] == [(24, 40), (12, 20), (6, 10), (3, 5)]
+    assert tuple(dense.shape[-2:]) == (6, 10)
+
+
+def test_clip_is_frozen_eval_and_not_in_the_optimizer(tiny_clip_cfg: dict) -> None:
+    from mmengine.optim import DefaultOptimWrapperConstructor
+
+    from ovdet.models import TrainableParamsOptimWrapperConstructor
+
+    backbone = _backbone(tiny_clip_cfg)
+    backbone.train()
+    assert all(not p.requires_grad for p in backbone.clip.parameters())
+    assert not any(m.training for m in backbone.clip.modules())
+    assert all(m.training for m in backbone.adapters.modules())
+
+    feats = backbone(torch.randn(2, 3, 64, 96))
+    sum(f.square().mean() for f in feats).backward()
+    assert all(p.grad is None for p in backbone.clip.parameters())
+    assert all(p.grad is not None for p in backbone.trainable_parameters())
+
+    adapters = {id(p) for p in backbone.adapters.parameters()}
+    clip = {id(p) for p in backbone.clip.parameters()}
+    optim_cfg = dict(optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.1))
+    for paramwise in (None, dict(norm_decay_mult=0.0)):
+        wrapper = TrainableParamsOptimWrapperConstructor(copy.deepcopy(optim_cfg), paramwise)(backbone)
+        handed = {id(p) for g in wrapper.optimizer.param_groups for p in g['params']}
+        assert handed == adapters
+    # MMEngine's stock constructor would hand the frozen CLIP to the optimizer: why ours exists.
+    stock = DefaultOptimWrapperConstructor(copy.deepcopy(optim_cfg))(backbone)
+    assert clip <= {id(p) for g in stock.optimizer.param_groups for p in g['params']}
+
+
+def test_init_weights_never_touches_clip(tiny_clip_cfg: dict) -> None:
+    xavier = dict(type='Xavier', layer=['Conv2d', 'Linear', 'ConvTranspose2d'])
+    backbone = _backbone(tiny_clip_cfg, init_cfg=xavier)
+    keys = list(backbone.state_dict())
+    clip_before = {k: v.clone() for k, v in backbone.clip.state_dict().items()}
+    adapter_before = backbone.adapters[1].weight.detach().clone()
+    backbone.init_weights()
+    assert list(backbone.state_dict()) == keys
+    for k, v in backbone.clip.state_dict().items():
+        assert torch.equal(v, clip_before[k]), k
+    assert not torch.equal(backbone.adapters[1].weight, adapter_before)

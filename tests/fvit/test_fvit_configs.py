@@ -1,0 +1,58 @@
+"""The real-scale F-ViT configs: the recipe's numbers, and the ViT-B/16 model builds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fvit_test_utils import REPO_ROOT
+
+CONFIGS = REPO_ROOT / 'configs' / 'fvit'
+
+
+@pytest.mark.parametrize('name,pretrained', [
+    ('fvit_vitb16_ovcoco.py', 'ckpt/ViT-B-16.pt'),
+    ('fvit_vitb16_clim_ovcoco.py', 'ckpt/openai_vitb16_coco_clim.pt'),
+    ('fvit_vitl14_ovcoco.py', 'ckpt/ViT-L-14.pt'),
+])
+def test_recipe(name: str, pretrained: str) -> None:
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(CONFIGS / name))
+    model = cfg.model
+    assert model.backbone.clip_cfg.pretrained == pretrained and model.backbone.clip_cfg.quick_gelu is True
+    head = model.roi_head.bbox_head
+    assert head.num_classes == 65 and len(head.class_weights) == 65 and head.class_weights.count(0.0) == 17
+    assert head.bg_weight == 0.6 and head.temperature == 50.0 and head.reg_class_agnostic
+    assert (head.num_shared_convs, head.num_shared_fcs) == (4, 2)
+    assert head.ensemble == dict(alpha=0.1, beta=0.8, clip_temperature=75.0)
+    rcnn = dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)
+    assert model.test_cfg.rcnn == rcnn
+    assert model.rpn_head.num_convs == 2 and len(model.neck.in_channels) == 4
+    assert model.data_preprocessor.mean == [122.7709383, 116.7460125, 104.09373615]
+
+    optim = cfg.optim_wrapper
+    assert optim.optimizer == dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1)
+    assert optim.clip_grad.max_norm == 1.0 and cfg.auto_scale_lr.base_batch_size == 64
+    assert cfg.train_cfg.max_epochs == 3 and cfg.param_scheduler[0].end == 250
+    lsj = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
+    assert lsj['RandomResize'].ratio_range == (0.1, 2.0) and lsj['RandomResize'].scale == (640, 640)
+    assert lsj['RandomCrop'].crop_size == (640, 640) and lsj['RandomFlip'].prob == 0.5 and 'Pad' in lsj
+    test = {t.type: t for t in cfg.test_dataloader.dataset.pipeline}
+    assert test['Resize'].scale == (640, 640) and test['Resize'].keep_ratio and 'Pad' in test
+    assert cfg.train_dataloader.dataset.type == 'OVCocoDataset' and cfg.val_evaluator.type == 'OVCocoMetric'
+    assert cfg.train_dataloader.dataset.metainfo.classes == cfg.test_dataloader.dataset.metainfo.classes
+
+
+def test_vitb16_model_builds_with_random_weights() -> None:
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(CONFIGS / 'fvit_vitb16_ovcoco.py'))
+    cfg.model.backbone.clip_cfg.pretrained = None
+    cfg.model.roi_head.bbox_head.class_embeddings = np.eye(65, 512, dtype=np.float32)
+    model = MODELS.build(cfg.model)
+    assert model.backbone.clip.vision_width == 768 and model.backbone.out_indices == (3, 5, 7, 11)
+    assert model.roi_head.bbox_head.classifier.embed_dim == 512
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.backbone.clip.parameters())
+    assert frozen > 140e6 and not any(p.requires_grad for p in model.backbone.clip.parameters())
+    assert 10e6 < trainable < frozen
