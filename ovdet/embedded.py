@@ -52,9 +52,10 @@ class DemoSettings:
             return cls()
         if name == 'smoke':
             # Real code paths at a size that runs in well under a minute (CLIM needs >= 29 images
-            # per batch for one mosaic group, hence 64 train images).
-            return cls(num_train=64, num_val=6, pretrain_epochs=1, clim_epochs=1, fvit_epochs=1,
+            # per batch for one mosaic group, hence 32 train images).
+            return cls(num_train=32, num_val=4, pretrain_epochs=1, clim_epochs=1, fvit_epochs=1,
                        overrides={'pretrain': {'train_dataloader.batch_size': 32},
+                                  'clim': {'train_dataloader.batch_size': 32},
                                   'fvit': {'train_dataloader.batch_size': 8}})
         raise ValueError(f'unknown demo preset {name!r} (full, smoke)')
 
@@ -162,6 +163,7 @@ class EmbeddedPipeline:
 
         def train(stage_dir: Path) -> dict:
             cfg = _load_cfg(config, stage_dir, options)
+            cfg.train_cfg.val_interval = 10 ** 6  # the region stage evaluates every CLIP the same way
             runner = _runner(cfg)
             runner.train()
             ckpt = stage_dir / 'clip_latest.pt'

@@ -6,7 +6,8 @@ _base_ = ['../tiny/clip_pretrain_tiny.py', '../_base_/models/demo_clip.py']
 
 model = dict(
     clip=dict(_delete_=True, type='CLIPModel', model_cfg={{_base_.demo_clip_cfg}}, pretrained=None),
-    region_eval=dict(crop_size={{_base_.demo_clip_input}}))
+    region_eval=dict(crop_size={{_base_.demo_clip_input}}),
+    data_preprocessor=dict(pad_size=256))
 
 train_pipeline = [
     dict(type='LoadCaptionImage'),

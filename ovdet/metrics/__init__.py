@@ -1,3 +1,4 @@
 """Open-vocabulary detection metrics (OV-COCO novel / base / all AP50)."""
 from .ap50 import available_backends, per_category_ap50, resolve_backend  # noqa: F401
 from .ov_coco_metric import OVCocoMetric, summarize_ov_ap50  # noqa: F401
+from .chance_baseline import OVCocoChanceMetric  # noqa: E402,F401
