@@ -10,3 +10,4 @@ __all__ = [
     'COCO_PANOPTIC_133', 'get_class_names', 'prompt_name', 'FULL_TEMPLATES', 'SHORT_TEMPLATES',
     'get_templates',
 ]
+from . import hub, zoo  # noqa: E402,F401  (zoo registers 'ZooModel' in MODELS)

@@ -79,6 +79,10 @@ class CLIPModel(BaseModule):
                  pretrained: str | None = None, quick_gelu: bool | None = None,
                  init_cfg: dict | list | None = None) -> None:
         super().__init__(init_cfg)
+        if pretrained:
+            # Hub-cache folders, hf-hub: ids and zoo names -> the weight file (plain files unchanged).
+            from .hub import resolve_pretrained
+            pretrained = resolve_pretrained(pretrained)
         state, info = load_clip_state(pretrained) if pretrained else (None, {})
         name, cfg = _resolve_arch(model_name, model_cfg, info, state)
         if quick_gelu is None:
