@@ -16,3 +16,4 @@ __all__ = [
     'TrainableParamsOptimWrapperConstructor', 'ClassEmbeddingError', 'load_class_embeddings',
     'clip_class_probs', 'fuse_scores', 'ClassVocabularyCheckHook',
 ]
+from . import baron  # noqa: F401
