@@ -45,7 +45,7 @@ class ProgressBarHook(Hook):
         if outputs:
             loss = outputs.get('loss')
             if loss is not None:
-                self._bar.set_postfix(loss=f'{float(loss):.3f}', refresh=False)
+                self._bar.set_postfix(loss=f'{float(loss.detach()):.3f}', refresh=False)
 
     def after_train(self, runner: Any) -> None:
         if self._bar is not None:

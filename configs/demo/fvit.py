@@ -3,7 +3,7 @@
 # which sets the data paths, the CLIP checkpoint and the class-embedding file.
 _base_ = ['../tiny/fvit_tiny.py', '../_base_/models/demo_clip.py']
 
-image_size = (256, 256)  # 128 px images upscaled 2x: a 16x16 stride-16 CLIP map
+image_size = (128, 128)  # the CLIP's own input size: an 8x8 stride-16 map, objects span 2-5 cells
 channels = 64
 
 model = dict(
@@ -18,9 +18,13 @@ model = dict(
         bbox_head=dict(
             class_embeddings='work_dirs/demo/embed/class_embeddings.npy',
             in_channels=channels,
+            # Two fc layers instead of the real config's 4 conv + 2 fc: on a CPU the RoI convs
+            # would be most of the demo's time.
+            num_shared_convs=0,
+            num_shared_fcs=2,
             conv_out_channels=channels,
             fc_out_channels=256)),
-    train_cfg=dict(rpn_proposal=dict(nms_pre=500, max_per_img=200), rcnn=dict(sampler=dict(num=128))),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=500, max_per_img=200), rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
 
 train_pipeline = [
