@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from _runner_common import add_common_args, build_runner, load_config
+from _runner_common import add_common_args, build_runner, finish_distributed, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,6 +42,7 @@ def main() -> None:
 
     runner = build_runner(cfg)
     metrics = runner.test()
+    finish_distributed()
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in (metrics or {}).items()})
 
 

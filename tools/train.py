@@ -9,7 +9,7 @@ import argparse
 
 import torch
 
-from _runner_common import add_common_args, build_runner, load_config
+from _runner_common import add_common_args, build_runner, finish_distributed, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,6 +52,7 @@ def main() -> None:
 
     runner = build_runner(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

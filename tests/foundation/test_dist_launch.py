@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import subprocess
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def _free_port() -> int:
 
 def test_dist_train_two_cpu_processes(repo_root: Path, resume_config: Path, tmp_path: Path) -> None:  # noqa: F811
     work_dir = tmp_path / 'dist'
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1', PYTHON=sys.executable)
     result = subprocess.run(
         ['bash', str(repo_root / 'tools/dist_train.sh'), str(resume_config), '2', '--work-dir', str(work_dir),
          '--cfg-options', 'train_cfg.max_epochs=1'],
