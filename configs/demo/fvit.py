@@ -58,3 +58,4 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 default_hooks = dict(checkpoint=dict(interval=max_epochs), logger=dict(interval=20))
+randomness = dict(seed=0)  # the demo's numbers are reproducible run to run
