@@ -18,13 +18,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# A scaled-down ViT CLIP (open_clip model-config format). Same code paths as ViT-B/16.
-TINY_CLIP_CFG: dict = dict(
-    embed_dim=32,
-    quick_gelu=False,
-    vision_cfg=dict(image_size=64, layers=3, width=64, head_width=32, patch_size=16, mlp_ratio=2.0),
-    text_cfg=dict(context_length=32, vocab_size=49408, width=64, heads=2, layers=2),
-)
+from tests.helpers import TINY_CLIP_CFG  # noqa: E402  (one definition for every test area)
 
 
 @pytest.fixture

@@ -1,0 +1,29 @@
+"""Helpers shared by several test areas (importable as ``tests.helpers``; conftest modules are not)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# A scaled-down ViT CLIP (open_clip model-config format). Same code paths as ViT-B/16; the tiny
+# configs under configs/tiny/ mirror it (a test checks they agree).
+TINY_CLIP_CFG: dict = dict(
+    embed_dim=32,
+    quick_gelu=False,
+    vision_cfg=dict(image_size=64, layers=3, width=64, head_width=32, patch_size=16, mlp_ratio=2.0),
+    text_cfg=dict(context_length=32, vocab_size=49408, width=64, heads=2, layers=2),
+)
+
+
+def run_tool(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a repo tool with the test interpreter; fail with its output on a non-zero exit."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS='2', MKL_NUM_THREADS='2')
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f'{args[0]} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n'
+                             f'--- stderr\n{proc.stderr[-6000:]}')
+    return proc
