@@ -212,6 +212,12 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in [
                  '"import torchvision; torchvision.models.resnet18(weights=\'IMAGENET1K_V1\')" and copy '
                  '<tmp>/hub/checkpoints/resnet18-f37072fd.pth)',
         build=dict(type='TorchvisionResNet', depth=18)),
+    ZooEntry(
+        name='resnet50', title='ResNet-50 ImageNet (torchvision IMAGENET1K_V1), BARON-KD backbone init',
+        kind='vision', fmt='state_dict', path='resnet50-0676ba61.pth', library='torchvision', size_mb=97.8,
+        keys=('conv1.weight', 'layer4.2.bn3.weight', 'fc.weight'),
+        download='https://download.pytorch.org/models/resnet50-0676ba61.pth (copy it to ckpt/)',
+        build=dict(type='TorchvisionResNet', depth=50)),
 ]}
 
 
