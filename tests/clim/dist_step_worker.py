@@ -26,7 +26,11 @@ def main(data_path: str, out_dir: str) -> None:
 
     from clim_test_utils import build_tiny_clim, step_optimizer
 
-    blob = torch.load(data_path, weights_only=False)
+    from mmengine.structures import BaseDataElement
+
+    # The batch file (written by the test) holds tensors and the data samples: allow exactly those.
+    with torch.serialization.safe_globals([BaseDataElement]):
+        blob = torch.load(data_path, weights_only=True)
     model = build_tiny_clim(blob['clip_cfg'])
     ddp = MMDistributedDataParallel(module=model, device_ids=None)
     wrapper = OptimWrapper(step_optimizer(model))

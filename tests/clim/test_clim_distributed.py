@@ -39,7 +39,7 @@ def test_two_ranks_equal_one_process(tmp_path: Path, tiny_clip_cfg: dict):
                     '--master-port', str(_free_port()), str(worker), str(data_path), str(tmp_path)],
                    timeout=240)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
-    ranks = [torch.load(tmp_path / f'rank{r}.pt', weights_only=False) for r in range(2)]
+    ranks = [torch.load(tmp_path / f'rank{r}.pt', weights_only=True) for r in range(2)]
 
     # Single-process reference on the same global batch.
     model = build_tiny_clim(tiny_clip_cfg)
