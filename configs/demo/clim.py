@@ -11,20 +11,8 @@ model = dict(
     region_eval=dict(crop_size={{_base_.demo_clip_input}}),
     data_preprocessor=dict(pad_size=256))
 
-train_pipeline = [
-    dict(type='LoadCaptionImage'),
-    dict(type='CaptionRandomResizedCrop', size={{_base_.demo_clip_input}}, scale=(0.9, 1.0),
-         interpolation='bicubic'),
-    dict(type='TokenizeCaption', context_length=32),
-    dict(type='PackCaptionInputs'),
-]
-region_pipeline = [
-    dict(type='LoadRegionAnnotations'),
-    dict(type='ResizeLongestSide', size=256),
-    dict(type='PackRegionInputs', mask_stride=16),
-]
-train_dataloader = dict(batch_size=58, dataset=dict(pipeline=train_pipeline))  # 2 mosaic groups
-val_dataloader = dict(batch_size=8, dataset=dict(pipeline=region_pipeline))
+train_dataloader = dict(batch_size=58, dataset=dict(pipeline={{_base_.demo_caption_pipeline}}))  # 2 mosaic groups
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline={{_base_.demo_region_pipeline}}))
 test_dataloader = val_dataloader
 
 max_epochs = 2

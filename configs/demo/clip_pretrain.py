@@ -1,7 +1,8 @@
 # Embedded demo, stage 2: contrastive pre-training of the demo CLIP from scratch on the synthetic
-# captions. Run by tools/run_demo.py (which sets the data paths); standalone:
+# captions. Run by tools/run_demo.py, which sets the data paths; standalone:
 #   python tools/train.py configs/demo/clip_pretrain.py --cfg-options \
-#       train_dataloader.dataset.data_root=work_dirs/demo/data/shapes/ val_dataloader.dataset.data_root=...
+#       train_dataloader.dataset.data_root=work_dirs/demo/data/shapes/ \
+#       val_dataloader.dataset.data_root=work_dirs/demo/data/shapes/
 _base_ = ['../tiny/clip_pretrain_tiny.py', '../_base_/models/demo_clip.py']
 
 model = dict(
@@ -9,20 +10,8 @@ model = dict(
     region_eval=dict(crop_size={{_base_.demo_clip_input}}),
     data_preprocessor=dict(pad_size=256))
 
-train_pipeline = [
-    dict(type='LoadCaptionImage'),
-    dict(type='CaptionRandomResizedCrop', size={{_base_.demo_clip_input}}, scale=(0.9, 1.0),
-         interpolation='bicubic'),
-    dict(type='TokenizeCaption', context_length=32),
-    dict(type='PackCaptionInputs'),
-]
-region_pipeline = [
-    dict(type='LoadRegionAnnotations'),
-    dict(type='ResizeLongestSide', size=256),
-    dict(type='PackRegionInputs', mask_stride=16),
-]
-train_dataloader = dict(batch_size=64, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=8, dataset=dict(pipeline=region_pipeline))
+train_dataloader = dict(batch_size=64, dataset=dict(pipeline={{_base_.demo_caption_pipeline}}))
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline={{_base_.demo_region_pipeline}}))
 test_dataloader = val_dataloader
 
 max_epochs = 12
