@@ -6,23 +6,18 @@
 #   --cfg-options model.clip.pretrained=work_dirs/clip_pretrain_tiny/clip_latest.pt
 _base_ = [
     '../_base_/models/clim_vitb16.py',
+    '../_base_/models/tiny_clip.py',
     '../_base_/datasets/coco_captions.py',
     '../_base_/schedules/clim_schedule.py',
     '../_base_/default_runtime.py',
 ]
 
-# Mirrors tests/conftest.py TINY_CLIP_CFG.
-tiny_clip_cfg = dict(
-    embed_dim=32,
-    quick_gelu=False,
-    vision_cfg=dict(image_size=64, layers=3, width=64, head_width=32, patch_size=16, mlp_ratio=2.0),
-    text_cfg=dict(context_length=32, vocab_size=49408, width=64, heads=2, layers=2))
 clip_input_size = 64
 context_length = 32
 data_root = 'data/shapes/'
 
 model = dict(
-    clip=dict(_delete_=True, type='CLIPModel', model_cfg=tiny_clip_cfg, pretrained=None),
+    clip=dict(_delete_=True, type='CLIPModel', model_cfg={{_base_.tiny_clip_cfg}}, pretrained=None),
     train_image_size=128,
     unlocked_groups=2,  # the last two of [stem, pos-embed, block 0, block 1, block 2]
     region_eval=dict(with_crops=True, crop_size=clip_input_size, templates='short'),
