@@ -27,3 +27,26 @@ def run_tool(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.Compl
         raise AssertionError(f'{args[0]} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n'
                              f'--- stderr\n{proc.stderr[-6000:]}')
     return proc
+
+
+def make_tiny_detector_workspace(root: Path) -> dict:
+    """The layout the tiny detector configs expect, relative to ``root`` (their working directory):
+    ``data/shapes/`` (8 train / 4 val images, 128 px), ``ckpt/tiny_clip.pt`` (a CLIM-format export of
+    the tiny CLIP, seed 0) and ``data/shapes/shapes_tiny.npy`` (its class-name embeddings)."""
+    import numpy as np
+    import torch
+
+    from clim.models import CLIPModel, save_clip_checkpoint
+    from ovdet.datasets.synthetic import SHAPE_CLASSES, generate_shapes_dataset
+
+    paths = generate_shapes_dataset(root / 'data' / 'shapes', num_train=8, num_val=4, image_size=128, seed=0)
+    torch.manual_seed(0)
+    clip = CLIPModel(model_cfg=TINY_CLIP_CFG).eval()
+    clip_ckpt = root / 'ckpt' / 'tiny_clip.pt'
+    save_clip_checkpoint(clip_ckpt, clip, clip.clip_arch)
+    with torch.no_grad():
+        emb = clip.encode_class_names(list(SHAPE_CLASSES), templates='short')
+    emb_path = root / 'data' / 'shapes' / 'shapes_tiny.npy'
+    np.save(emb_path, emb.numpy())
+    return dict(root=root, clip_ckpt=clip_ckpt, embeddings=emb_path, val_img_dir=Path(paths['val_img_dir']),
+                classes=list(SHAPE_CLASSES))

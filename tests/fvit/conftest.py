@@ -5,33 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from fvit_test_utils import REPO_ROOT, TINY_CLIP_CFG, TINY_CONFIG, run_tool
+from fvit_test_utils import REPO_ROOT, TINY_CONFIG, run_tool
+from tests.helpers import make_tiny_detector_workspace
 
 
 @pytest.fixture(scope='session')
 def fvit_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A working directory holding ``data/shapes/`` (8 train / 4 val images, 128 px),
     ``ckpt/tiny_clip.pt`` (a CLIM-format export of the tiny CLIP) and ``data/shapes/shapes_tiny.npy``."""
-    from clim.models import CLIPModel, save_clip_checkpoint
-    from ovdet.datasets.synthetic import SHAPE_CLASSES, generate_shapes_dataset
-
-    root = tmp_path_factory.mktemp('fvit_ws')
-    paths = generate_shapes_dataset(root / 'data' / 'shapes', num_train=8, num_val=4, image_size=128, seed=0)
-
-    torch.manual_seed(0)
-    clip = CLIPModel(model_cfg=TINY_CLIP_CFG).eval()
-    clip_ckpt = root / 'ckpt' / 'tiny_clip.pt'
-    save_clip_checkpoint(clip_ckpt, clip, clip.clip_arch)
-    with torch.no_grad():
-        emb = clip.encode_class_names(list(SHAPE_CLASSES), templates='short')
-    emb_path = root / 'data' / 'shapes' / 'shapes_tiny.npy'
-    np.save(emb_path, emb.numpy())
-    return dict(root=root, clip_ckpt=clip_ckpt, embeddings=emb_path, val_img_dir=Path(paths['val_img_dir']),
-                classes=list(SHAPE_CLASSES))
+    return make_tiny_detector_workspace(tmp_path_factory.mktemp('fvit_ws'))
 
 
 @pytest.fixture(scope='session')
