@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         res['used_by'] = usage.get(entry.name, [])
         res['needed'] = entry.name in needed
         res['download'] = entry.download
-        res['loader'] = entry.library if entry.build is not None else f'not yet ({", ".join(entry.requires)})'
+        # e.g. 'open_clip+transformers': the library that builds it and what else it needs
+        res['loader'] = '+'.join(dict.fromkeys([entry.library, *entry.requires])) if entry.build is not None \
+            else f'not yet ({", ".join(entry.requires)})'
         results.append(res)
     extra = []
     for value in other_paths:  # ckpt/... paths of the config that no zoo entry describes

@@ -1,10 +1,21 @@
-"""Write class text embeddings (a detector's classifier) from any CLIP our wrapper loads.
+"""Write class text embeddings (a detector's classifier) from any CLIP the project builds.
 
 Output: an L2-normalized float32 ``.npy`` of shape (classes [+1 background], D), rows in class-list
-order. Example::
+order. The CLIP is, by what is given:
+
+- a zoo name (``--model``, ``ckpt/README.md``), e.g. UniMed-CLIP or BiomedCLIP with their own Hugging Face
+  text towers; ``--pretrained`` then names a CLIM export of that model, ``--model-cfg`` overrides its
+  architecture;
+- open_clip weights (``--model-name`` / ``--model-cfg`` + ``--pretrained``: OpenAI ``.pt``, open_clip
+  checkpoints, hub caches);
+- a CLIM export alone (``--pretrained``), whatever class wrote it (exports record it).
+
+Examples::
 
     python tools/gen_text_embeddings.py --model-name ViT-B-16 --pretrained ckpt/ViT-B-16.pt \\
         --classes ov_coco_65 --templates full --out data/text/ov_coco_65_vitb16.npy
+    python tools/gen_text_embeddings.py --model unimed-clip-vit-b-16 \\
+        --classes ov_coco_65 --out data/ov_coco/ov_coco_65_unimed_vitb16.npy
 """
 from __future__ import annotations
 
@@ -21,10 +32,14 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--model', help='zoo name of a CLIP (clim/models/zoo.py, ckpt/README.md), e.g. '
+                                   'openai-vit-b-16, unimed-clip-vit-b-16, biomedclip')
     arch = p.add_mutually_exclusive_group()
     arch.add_argument('--model-name', help='open_clip model name, e.g. ViT-B-16, RN50x64')
-    arch.add_argument('--model-cfg', help='open_clip model config: a .json file or an inline JSON object')
-    p.add_argument('--pretrained', help='CLIP weights: OpenAI .pt, open_clip checkpoint or CLIM export')
+    arch.add_argument('--model-cfg', help='open_clip model config: a .json file or an inline JSON object '
+                                          '(with --model: replaces the zoo entry\'s)')
+    p.add_argument('--pretrained', help='CLIP weights: OpenAI .pt, open_clip checkpoint or CLIM export '
+                                        '(with --model: a CLIM export of that model)')
     p.add_argument('--quick-gelu', choices=['auto', 'true', 'false'], default='auto',
                    help='activation override (auto: detected from the checkpoint)')
     names = p.add_mutually_exclusive_group(required=True)
@@ -39,8 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--batch-size', type=int, default=256, help='prompts per text forward')
     p.add_argument('--out', required=True, help='output .npy file')
     args = p.parse_args(argv)
-    if not (args.model_name or args.model_cfg or args.pretrained):
-        p.error('give --model-name, --model-cfg or a --pretrained CLIM export that records its architecture')
+    if args.model and args.model_name:
+        p.error('--model (a zoo entry) already names the architecture: drop --model-name')
+    if not (args.model or args.model_name or args.model_cfg or args.pretrained):
+        p.error('give --model, --model-name, --model-cfg or a --pretrained CLIM export that records its '
+                'architecture')
     return args
 
 
@@ -61,19 +79,54 @@ def read_class_file(path: str) -> list[str]:
     return names
 
 
+def build_clip(model: str | None = None, model_name: str | None = None, model_cfg: dict | None = None,
+               pretrained: str | None = None, quick_gelu: bool | None = None):
+    """The CLIP to encode the class names with, built as the detectors and CLIM build theirs.
+
+    A zoo name goes through the registry's ``ZooModel`` (which picks ``HFTextCLIPModel`` for Hugging Face
+    text towers, also for a CLIM export of one); otherwise a ``CLIPModel`` config, through
+    :func:`clim.models.zoo.clip_cfg_for` so that a CLIM export of an ``HFTextCLIPModel`` is rebuilt with its
+    class. OpenAI / open_clip inputs keep the plain ``CLIPModel`` (what this tool always built).
+
+    Raises:
+        SystemExit: ``model`` is not a zoo entry, or names one without a text tower to encode with.
+    """
+    from mmdet.registry import MODELS
+
+    from clim.models import CLIPModel
+    from clim.models.zoo import ZOO, clip_cfg_for, find_entry
+
+    given = {k: v for k, v in dict(model_cfg=model_cfg, pretrained=pretrained, quick_gelu=quick_gelu).items()
+             if v is not None}
+    if model is not None:
+        entry = find_entry(name=model)
+        if entry is None:
+            raise SystemExit(f'unknown zoo model {model!r}; known: {", ".join(sorted(ZOO))} (a weights file '
+                             f'goes to --pretrained)')
+        if entry.kind != 'clip':
+            # Vision backbones have no text tower; CLIPSeg scores prompts on its decoder's masks, so it has
+            # no joint embedding a detector's classifier could live in.
+            raise SystemExit(f'{entry.name} is a {entry.kind} model, not a CLIP: it has no class-name embeddings')
+        return MODELS.build(dict(type='ZooModel', name=entry.name, **given))
+    cfg = clip_cfg_for(dict(type='CLIPModel', model_name=model_name, **given))
+    if cfg['type'] == 'CLIPModel':
+        return CLIPModel(model_name=model_name, model_cfg=model_cfg, pretrained=pretrained, quick_gelu=quick_gelu)
+    return MODELS.build(cfg)
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Run the tool; returns the written path."""
     args = parse_args(argv)
     import numpy as np
     import torch
 
-    from clim.models import CLIPModel, get_class_names, prompt_name
+    from clim.models import get_class_names, prompt_name
 
     names = read_class_file(args.class_file) if args.class_file else [prompt_name(n) for n in
                                                                         get_class_names(args.classes)]
     quick_gelu = {'auto': None, 'true': True, 'false': False}[args.quick_gelu]
-    model = CLIPModel(model_name=args.model_name, model_cfg=_model_cfg(args.model_cfg),
-                      pretrained=args.pretrained, quick_gelu=quick_gelu).to(args.device).eval()
+    model = build_clip(args.model, args.model_name, _model_cfg(args.model_cfg), args.pretrained,
+                       quick_gelu).to(args.device).eval()
     if args.background:
         names = names + ['background']
     with torch.no_grad():

@@ -146,6 +146,10 @@ def get_tokenizer(context_length: int):
 class TokenizeCaption:
     """Tokenize ``results['caption']`` with the CLIP tokenizer into ``results['text']`` (LongTensor (L,)).
 
+    This is open_clip's BPE, the tokenizer of every ``CLIPModel``. Models with a tokenizer of their own
+    (``HFTextCLIPModel``: UniMed-CLIP, BiomedCLIP) tokenize the packed ``caption`` themselves and ignore
+    ``text``, so their configs leave this transform out of the pipeline.
+
     Args:
         context_length: the text tower's context length (``text_cfg.context_length`` of the model:
             77 for OpenAI CLIP). The model checks that the tokens it receives have this length.

@@ -15,6 +15,8 @@ from mmengine.structures import BaseDataElement
 
 from mmdet.registry import MODELS
 
+from ..models.zoo import clip_cfg_for
+
 __all__ = ['RegionClassifier', 'RegionRecognition']
 
 
@@ -121,7 +123,10 @@ class RegionRecognition(BaseModel):
 
     Args:
         clip: a ``CLIPModel`` config (``pretrained`` = the checkpoint to judge: the original CLIP for
-            the baseline, a CLIM export for the refined one).
+            the baseline, a CLIM export for the refined one); ``ZooModel`` / ``HFTextCLIPModel`` configs work
+            too. Built as CLIM and F-ViT build theirs (:func:`clim.models.zoo.clip_cfg_for`), so a
+            ``CLIPModel`` config naming a CLIM export of an ``HFTextCLIPModel`` (a refined UniMed-CLIP or
+            BiomedCLIP) builds that class.
         classifier: :class:`RegionClassifier` options (mode, with_boxes, with_masks, with_crops, ...).
         data_preprocessor: defaults to ``CLIMDataPreprocessor`` padding to a multiple of 16.
 
@@ -134,7 +139,8 @@ class RegionRecognition(BaseModel):
         from ..method.data_preprocessor import build_data_preprocessor
         super().__init__(data_preprocessor=build_data_preprocessor(
             data_preprocessor or dict(type='CLIMDataPreprocessor', pad_size_divisor=16)), init_cfg=init_cfg)
-        self.clip = MODELS.build(clip)
+        # `CLIPModel` alone cannot rebuild an HF-text-tower export: dispatch on what the weights record.
+        self.clip = MODELS.build(clip_cfg_for(clip))
         self.classifier = RegionClassifier(**(classifier or {}))
 
     def train(self, mode: bool = True) -> RegionRecognition:

@@ -1,14 +1,17 @@
 """What the CLIM model and plain CLIP pre-training share: the CLIP, caption tokens, the loss, evaluation."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 
 from mmdet.registry import MODELS
 
 from ..evaluation.region_model import RegionClassifier
+from ..models.zoo import clip_cfg_for
 from .data_preprocessor import build_data_preprocessor
 from .loss import ContrastiveLoss
 
@@ -24,7 +27,8 @@ class ContrastiveCLIPBase(BaseModel):
     ``(image_features (B, D), text_features (B, D))``.
 
     Args:
-        clip: ``CLIPModel`` config.
+        clip: ``CLIPModel`` config (``HFTextCLIPModel`` / ``ZooModel`` too; a ``CLIPModel`` config naming a
+            CLIM export of an ``HFTextCLIPModel`` builds that class, see :func:`clim.models.zoo.clip_cfg_for`).
         contrast_weight: loss weight.
         grad_checkpointing: activation checkpointing in the CLIP transformers.
         region_eval: :class:`~clim.evaluation.RegionClassifier` options for ``predict``.
@@ -37,20 +41,37 @@ class ContrastiveCLIPBase(BaseModel):
         # Built from mmdet's registry here: BaseModel would look in mmengine's, which only finds our
         # preprocessor when a Runner has set the default scope.
         super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
-        self.clip = MODELS.build(clip)
+        self.clip = MODELS.build(clip_cfg_for(clip))
         if grad_checkpointing:
             self.clip.set_grad_checkpointing(True)
         self.loss_fn = ContrastiveLoss(loss_weight=contrast_weight)
         self.region_classifier = RegionClassifier(**(region_eval or {}))
+        self._warned_pipeline_tokens = False
 
     # ------------------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> ContrastiveCLIPBase:
         # Class embeddings are cached for evaluation; after training they may be stale.
         self.region_classifier.reset()
-        return super().train(mode)
+        super().train(mode)
+        text = getattr(getattr(self.clip, 'clip', None), 'text', None)  # a Hugging Face text tower (HFTextCLIPModel)
+        if text is not None and not any(p.requires_grad for p in text.parameters()):
+            # A frozen BERT must give the same caption features every step: its dropout (active in train
+            # mode) would turn the contrastive targets into noise. open_clip's own text transformer has no
+            # dropout, so CLIPModel needs (and gets) nothing here.
+            text.eval()
+        return self
 
     def caption_tokens(self, data_samples: list) -> torch.Tensor:
-        """(B, L) token ids from the samples (``text`` field, or tokenized here from ``caption``)."""
+        """(B, L) token ids of the samples' captions, from the CLIP's own tokenizer.
+
+        CLIPs with the open_clip BPE tokenizer take the pipeline's ``text`` field (``TokenizeCaption``),
+        or tokenize ``caption`` here when it is absent. CLIPs with their own tokenizer
+        (``clip.tokenizes_captions``: Hugging Face text towers, e.g. BiomedCLIP's WordPiece at 256 tokens)
+        always tokenize the raw ``caption`` of the metainfo: BPE ids from the pipeline would index the
+        wrong vocabulary without any error.
+        """
+        if getattr(self.clip, 'tokenizes_captions', False):
+            return self._own_caption_tokens(data_samples)
         if all(hasattr(s, 'text') for s in data_samples):
             tokens = torch.stack([s.text for s in data_samples])
         else:
@@ -60,6 +81,20 @@ class ContrastiveCLIPBase(BaseModel):
                              f'length is {self.clip.context_length}: set TokenizeCaption(context_length='
                              f'{self.clip.context_length}) in the pipeline')
         return tokens.to(self.clip.logit_scale.device)
+
+    def _own_caption_tokens(self, data_samples: list) -> torch.Tensor:
+        """(B, L) ids of ``metainfo['caption']`` from ``clip.tokenize`` (L: the model's context length)."""
+        lacking = [i for i, s in enumerate(data_samples) if 'caption' not in s.metainfo]
+        if lacking:
+            raise ValueError(f'{type(self.clip).__name__} tokenizes captions itself, but samples {lacking[:5]} have '
+                             f"no 'caption' in their metainfo: keep 'caption' in PackCaptionInputs' meta_keys")
+        if not self._warned_pipeline_tokens and any(hasattr(s, 'text') for s in data_samples):
+            # Harmless but wasted work in the data workers: say once that the pipeline's ids are unused.
+            print_log(f'{type(self.clip).__name__} tokenizes the captions with its own tokenizer; the caption '
+                      f"pipeline's TokenizeCaption output is ignored (drop it from the pipeline)",
+                      logger='current', level=logging.INFO)
+            self._warned_pipeline_tokens = True
+        return self.clip.tokenize([s.metainfo['caption'] for s in data_samples])
 
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         """(B, D) L2-normalized features of the batch, row i pairing with caption i."""

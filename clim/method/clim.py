@@ -54,6 +54,7 @@ class CLIM(ContrastiveCLIPBase):
         self.unlocked_groups = int(unlocked_groups)
         self.clip.lock_image_tower(self.unlocked_groups)
         self.clip.lock_text_tower()
+        self.train(self.training)  # a frozen HF text tower goes to eval mode (see ContrastiveCLIPBase.train)
 
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         """(B, D): region features of the mosaics' tiles followed by single-image features (batch order)."""

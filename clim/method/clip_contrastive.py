@@ -34,6 +34,7 @@ class CLIPContrastive(ContrastiveCLIPBase):
         self.lock_text = lock_text
         if lock_text:
             self.clip.lock_text_tower()
+            self.train(self.training)  # a frozen HF text tower goes to eval mode (ContrastiveCLIPBase.train)
 
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         return self.clip.encode_image(images, normalize=True)

@@ -64,7 +64,10 @@ class CLIPExportHook(Hook):
     """Write ``<work_dir>/clip_epoch_<n>.pt`` and ``clip_latest.pt`` after every ``interval`` epochs.
 
     The files are CLIM exports (``{'state_dict', 'clip_arch', 'meta'}``, written atomically) that
-    ``CLIPModel(pretrained=...)`` loads directly, activation included.
+    ``CLIPModel(pretrained=...)`` loads directly, activation included. Exports of an ``HFTextCLIPModel``
+    (UniMed-CLIP, BiomedCLIP) also record ``clip_arch['type']``; the registry paths that build a CLIP from
+    a config (``ZooModel``, CLIM, F-ViT's backbone: :func:`clim.models.zoo.clip_cfg_for`) rebuild them
+    with that class, also from a ``CLIPModel`` config.
 
     Args:
         alpha: ensemble weight of the trained model (>= 1: no ensembling).

@@ -3,10 +3,13 @@ dense / region features, prompt templates and class-name lists."""
 from .checkpoint import CheckpointError, load_clip_state, save_clip_checkpoint
 from .class_names import COCO_80, COCO_PANOPTIC_133, OV_COCO_65, get_class_names, prompt_name
 from .clip import CLIPModel
+from .clipseg import CLIPSegModel
+from .hf_clip import HFTextCLIPModel
 from .templates import FULL_TEMPLATES, SHORT_TEMPLATES, get_templates
 
 __all__ = [
-    'CLIPModel', 'CheckpointError', 'load_clip_state', 'save_clip_checkpoint', 'COCO_80', 'OV_COCO_65',
+    'CLIPModel', 'HFTextCLIPModel', 'CLIPSegModel', 'CheckpointError',
+    'load_clip_state', 'save_clip_checkpoint', 'COCO_80', 'OV_COCO_65',
     'COCO_PANOPTIC_133', 'get_class_names', 'prompt_name', 'FULL_TEMPLATES', 'SHORT_TEMPLATES',
     'get_templates',
 ]

@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError
 
 __all__ = [
     'HubCacheError', 'OPEN_CLIP_WEIGHT_FILES', 'ckpt_root', 'hub_cache_dirname', 'hub_cache_roots',
-    'find_hub_cache', 'snapshot_dir', 'snapshot_file', 'resolve_pretrained', 'set_offline_env',
+    'find_hub_cache', 'snapshot_dir', 'snapshot_file', 'resolve_pretrained', 'set_offline_env', 'hub_snapshot',
 ]
 
 # open_clip's weight-file names in a hub repo, preferred first (open_clip.pretrained: HF_WEIGHTS_NAME
@@ -123,6 +123,43 @@ def snapshot_file(cache_dir: str | os.PathLike, filenames: str | Sequence[str], 
                                 f"whole models--* folder, blobs/ included). {_HELP}")
     have = sorted(p.name for p in snap.iterdir())
     raise HubCacheError(f"hub snapshot '{snap}' lacks {' / '.join(names)} (it has {have}). {_HELP}")
+
+
+def hub_snapshot(repo_or_dir: str | os.PathLike, files: Sequence[Sequence[str]] = (), hint: str = '',
+                 roots: Sequence[str | os.PathLike] | None = None) -> Path:
+    """The local folder holding a hub repo's files, for libraries that read a folder (transformers'
+    ``from_pretrained``, open_clip's HF text tower and tokenizer).
+
+    Args:
+        repo_or_dir: ``'org/name'`` (looked up in :func:`hub_cache_roots`) or an existing folder
+            (a snapshot, or a plain ``save_pretrained`` folder), returned unchanged.
+        files: files the folder must hold, each item a tuple of alternatives.
+        hint: how to get the entry (appended to the error).
+        roots: where to look for hub caches (default :func:`hub_cache_roots`).
+
+    Raises:
+        HubCacheError: no cache entry (the message lists the paths searched) or a file missing.
+    """
+    path = Path(repo_or_dir)
+    if path.is_dir():
+        if path.name.startswith('models--'):
+            path = snapshot_dir(path)
+        missing = [' / '.join(alt) for alt in files if not any((path / n).is_file() for n in alt)]
+        if missing:
+            raise HubCacheError(f"'{path}' lacks {', '.join(missing)}. {hint or _HELP}")
+        return path
+    repo_id = str(repo_or_dir).removeprefix('hf-hub:')
+    roots = hub_cache_roots() if roots is None else [Path(r) for r in roots]
+    cache = find_hub_cache(repo_id, roots)
+    if cache is None:
+        searched = [str(r / hub_cache_dirname(repo_id)) for r in roots]
+        raise HubCacheError(f'{repo_id}: no hub cache entry (looked for {searched}). {hint or _HELP}')
+    try:
+        for alternatives in files:
+            snapshot_file(cache, alternatives)
+        return snapshot_dir(cache)
+    except HubCacheError as e:
+        raise HubCacheError(f'{repo_id}: {e} {hint}'.rstrip()) from e
 
 
 def resolve_pretrained(pretrained: str | os.PathLike) -> str:

@@ -4,8 +4,10 @@ build it by name.
 Each :class:`ZooEntry` records the expected location (relative to the weights folder, see
 :func:`clim.models.hub.ckpt_root`), the on-disk format, a download hint and the config that builds it.
 ``dict(type='ZooModel', name='metaclip-vit-b-16')`` builds any loadable entry through mmdet's MODELS
-registry (CLIP-like entries give a :class:`~clim.models.CLIPModel`, vision-only entries a detection
-backbone); configs may also name the weights directly, e.g. ``CLIPModel(pretrained='ckpt/models--...')``.
+registry (CLIP-like entries give a :class:`~clim.models.CLIPModel`, or its subclass
+:class:`~clim.models.HFTextCLIPModel` for Hugging Face text towers; vision-only entries a detection
+backbone; CLIPSeg a :class:`~clim.models.CLIPSegModel`); configs may also name the weights directly,
+e.g. ``CLIPModel(pretrained='ckpt/models--...')``.
 
 ``tools/check_ckpt.py`` prints the table (present / missing, size and format checks, which configs use
 each entry). Nothing here downloads.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import logging
 import os
 import struct
 import zipfile
@@ -26,13 +29,18 @@ from typing import Any
 from mmdet.registry import MODELS
 
 from .checkpoint import CheckpointError, is_torchscript_archive
+from .clip import CLIPModel
+from .clipseg import CLIPSEG_FILES
+from .hf_clip import TOKENIZER_FILES, export_clip_type, hf_text_download, hf_text_download_hint
 from .hub import (OPEN_CLIP_WEIGHT_FILES, HubCacheError, ckpt_root, hub_cache_dirname, hub_cache_roots,
-                  set_offline_env, snapshot_dir, snapshot_file)
+                  hub_snapshot, set_offline_env, snapshot_dir, snapshot_file)
 
-__all__ = ['ZooEntry', 'ZOO', 'get_entry', 'find_entry', 'list_entries', 'build_zoo_model', 'check_entry',
+__all__ = ['ZooEntry', 'ZOO', 'get_entry', 'find_entry', 'list_entries', 'build_zoo_model', 'clip_cfg_for',
+           'check_entry',
            'config_references', 'configs_using', 'REPO_ROOT']
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+logger = logging.getLogger(__name__)
 _README = 'ckpt/README.md'
 
 
@@ -43,7 +51,8 @@ class ZooEntry:
     Attributes:
         name: the zoo name configs use (``ZooModel(name=...)``).
         title: human description.
-        kind: ``'clip'`` (image + text towers, the CLIPModel interface) or ``'vision'`` (backbone only).
+        kind: ``'clip'`` (image + text towers, the CLIPModel interface), ``'vision'`` (backbone only) or
+            ``'segmenter'`` (text-prompted masks: CLIPSeg, a region-recognition baseline).
         fmt: on-disk format: ``'torchscript'`` (OpenAI ``.pt``; a plain state dict is accepted too),
             ``'state_dict'`` (``torch.save`` of tensors, possibly a training checkpoint around it),
             ``'hf_hub_cache'`` (``models--org--name/{refs/main, snapshots/<hash>/...}``) or
@@ -58,6 +67,8 @@ class ZooEntry:
             ``model`` and stripping ``module.``.
         size_mb: approximate size of the real file(s), for the size sanity check.
         requires: extra Python packages needed to build it.
+        extra_hub: other hub repos the model reads from the hub caches (a Hugging Face text tower's
+            ``config.json`` and tokenizer); checked and reported with the entry.
     """
 
     name: str
@@ -75,6 +86,7 @@ class ZooEntry:
     requires: tuple[str, ...] = ()
     notes: str = ''
     aliases: tuple[str, ...] = field(default=())
+    extra_hub: tuple[str, ...] = ()
 
     # --------------------------------------------------------------------------------------------
     def expected_path(self, root: str | os.PathLike | None = None) -> Path:
@@ -145,6 +157,19 @@ class ZooEntry:
 
 _OPENAI_KEYS = ('visual.conv1.weight', 'visual.proj', 'token_embedding.weight', 'text_projection')
 _HF_OFFLINE = 'hf download {repo} --cache-dir ckpt'  # `huggingface-cli download` before huggingface_hub 1.0
+# The text tower of BiomedCLIP and UniMed-CLIP ViT-B/16: its config.json and tokenizer come from its own
+# hub entry (the weights are inside the CLIP files).
+BIOMEDBERT = 'microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract'
+_BIOMEDBERT_GET = hf_text_download(BIOMEDBERT)
+# UniMed-CLIP ViT-B/16 as an open_clip model config (its release builds open_clip's ViT-B-16-quickgelu image
+# tower, initialised from MetaCLIP, and this HF text tower: mlp projection, [CLS] pooling, 256 tokens).
+UNIMED_VIT_B16_CFG: dict[str, Any] = {
+    'embed_dim': 512,
+    'quick_gelu': True,
+    'vision_cfg': {'image_size': 224, 'layers': 12, 'width': 768, 'patch_size': 16},
+    'text_cfg': {'hf_model_name': BIOMEDBERT, 'hf_tokenizer_name': BIOMEDBERT, 'hf_proj_type': 'mlp',
+                 'hf_pooler_type': 'cls_last_hidden_state_pooler', 'context_length': 256},
+}
 
 ZOO: dict[str, ZooEntry] = {e.name: e for e in [
     ZooEntry(
@@ -178,26 +203,34 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in [
     ZooEntry(
         name='unimed-clip-vit-b-16', title='UniMed-CLIP ViT-B/16 (BiomedBERT text tower)', kind='clip',
         fmt='state_dict', path='unimed_clip_vit_b16.pt', library='open_clip', size_mb=800,
-        keys=('visual.conv1.weight', 'visual.proj'), requires=('transformers',),
+        keys=('visual.conv1.weight', 'visual.proj', 'text_encoder.transformer.embeddings.word_embeddings.weight',
+              'text_encoder.proj.0.weight'),
+        requires=('transformers',), extra_hub=(BIOMEDBERT,),
         download='the UniMed-CLIP release: github.com/mbzuai-oryx/UniMed-CLIP (README, "Model Zoo"), '
-                 'file unimed_clip_vit_b16.pt',
-        notes='Its image tower is open_clip ViT-B-16-quickgelu; the text tower is a HF BERT '
-              '(microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract), which needs transformers.'),
+                 f'file unimed_clip_vit_b16.pt; and its text tower\'s config + tokenizer: {_BIOMEDBERT_GET}',
+        # The release's CLIP class calls the text tower `text_encoder`; open_clip's CustomTextCLIP `text`.
+        build=dict(type='HFTextCLIPModel', model_cfg=UNIMED_VIT_B16_CFG, key_map={'text_encoder.': 'text.'}),
+        notes='open_clip ViT-B-16-quickgelu image tower + HF BiomedBERT text tower (open_clip CustomTextCLIP).'),
     ZooEntry(
         name='biomedclip', title='BiomedCLIP PubMedBERT_256 ViT-B/16 (open_clip hf-hub model)', kind='clip',
         fmt='hf_hub_cache', path='models--microsoft--BiomedCLIP-PubMedBERT_256-vit_base_patch16_224',
         hub_repo='microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224', library='open_clip',
         hub_files=(('open_clip_config.json',), OPEN_CLIP_WEIGHT_FILES), size_mb=784,
-        keys=('visual.trunk.patch_embed.proj.weight',), requires=('transformers',),
-        download=_HF_OFFLINE.format(repo='microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224'),
-        notes='timm image tower + HF PubMedBERT text tower: open_clip needs transformers to build it.'),
+        keys=('visual.trunk.patch_embed.proj.weight', 'text.proj.0.weight'), requires=('transformers',),
+        extra_hub=(BIOMEDBERT,),
+        download=_HF_OFFLINE.format(repo='microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224')
+        + f'; and its text tower\'s config + tokenizer: {_BIOMEDBERT_GET}',
+        build=dict(type='HFTextCLIPModel'),  # the architecture is the snapshot's open_clip_config.json
+        notes='timm vit_base_patch16_224 image tower + HF PubMedBERT text tower (open_clip CustomTextCLIP).'),
     ZooEntry(
-        name='clipseg-rd64-refined', title='CLIPSeg rd64 refined (transformers)', kind='clip',
+        name='clipseg-rd64-refined', title='CLIPSeg rd64 refined (transformers)', kind='segmenter',
         fmt='hf_hub_cache', path='models--CIDAS--clipseg-rd64-refined', hub_repo='CIDAS/clipseg-rd64-refined',
-        library='transformers', hub_files=(('config.json',), ('model.safetensors', 'pytorch_model.bin')),
-        size_mb=603, requires=('transformers',),
+        library='transformers', hub_files=CLIPSEG_FILES, size_mb=603, requires=('transformers',),
+        keys=('clip.vision_model.embeddings.patch_embedding.weight', 'decoder.film_mul.weight'),
         download=_HF_OFFLINE.format(repo='CIDAS/clipseg-rd64-refined'),
-        notes='transformers CLIPSegForImageSegmentation.'),
+        build=dict(type='CLIPSegModel'),
+        notes='transformers CLIPSegForImageSegmentation: the text-prompted dense baseline of region '
+              'recognition (configs/clipseg_region_eval_coco.py).'),
     ZooEntry(
         name='dinov2-vit-b-14', title='DINOv2 ViT-B/14 (vision only, timm vit_base_patch14_dinov2)',
         kind='vision', fmt='state_dict', path='dinov2_vitb14_pretrain.pth', library='timm', size_mb=330,
@@ -265,21 +298,68 @@ def find_entry(name: str | None = None, path: str | None = None, hub_repo: str |
     return None
 
 
+def _local_file(pretrained: str) -> Path:
+    """A config's weights path as a file: as given, else a ``ckpt/...`` path under :func:`ckpt_root`."""
+    path = Path(pretrained)
+    rel = None if path.is_file() else _norm_rel(pretrained)
+    return ckpt_root() / rel if rel is not None else path
+
+
+def clip_cfg_for(cfg: Mapping[str, Any]) -> dict:
+    """A CLIP registry config whose class is the one its weights need.
+
+    CLIM exports record the class that wrote them (``clip_arch['type']``, see
+    :func:`~clim.models.hf_clip.export_clip_type`). A ``CLIPModel`` config (the type the project's configs
+    and F-ViT's backbone default to) naming an ``HFTextCLIPModel`` export becomes an ``HFTextCLIPModel``
+    config: architecture and activation then come from the export; a ``model_name`` (and the
+    ``quick_gelu`` that goes with it) describes another architecture and is dropped, with a log line.
+    Every other config is returned as a copy, unchanged (OpenAI / open_clip files are never exports).
+    """
+    out = dict(cfg)
+    pretrained = out.get('pretrained')
+    if out.get('type', 'CLIPModel') not in ('CLIPModel', CLIPModel) or not isinstance(pretrained, str):
+        return out
+    if export_clip_type(_local_file(pretrained)) != 'HFTextCLIPModel':
+        return out
+    dropped = [k for k in ('model_name', 'quick_gelu') if out.get('model_name') and out.get(k) is not None]
+    if dropped:
+        logger.info('%s is an HFTextCLIPModel export: building it from its recorded architecture; %s', pretrained,
+                    ', '.join(f'{k}={out[k]!r}' for k in dropped) + ' of the config ignored')
+    keep = ('pretrained', 'model_cfg', 'quick_gelu', 'key_map', 'text_model', 'tokenizer', 'init_cfg')
+    return dict(type='HFTextCLIPModel', **{k: out[k] for k in keep if k in out and k not in dropped})
+
+
 @MODELS.register_module(name='ZooModel')
-def build_zoo_model(name: str, ckpt_dir: str | None = None, **overrides: Any):
+def build_zoo_model(name: str | None = None, ckpt_dir: str | None = None, **overrides: Any):
     """Build a zoo model by name through the registry (``dict(type='ZooModel', name=...)``).
 
     Args:
-        name: zoo name (see :data:`ZOO`).
+        name: zoo name (see :data:`ZOO`); None: a CLIP from ``pretrained`` alone (a CLIM export, whatever
+            class wrote it: ``dict(type='ZooModel', pretrained='work_dirs/.../clip_latest.pt')``).
         ckpt_dir: weights folder (default :func:`ckpt_root`).
         overrides: merged into the entry's config (e.g. ``model_cfg`` for a small test architecture,
-            or backbone options such as ``out_indices``).
+            ``pretrained`` for a CLIM export of that model, or backbone options such as ``out_indices``).
 
     Returns:
-        A :class:`~clim.models.CLIPModel` (CLIP-like) or a detection backbone (vision only).
+        A :class:`~clim.models.CLIPModel` (CLIP-like; ``HFTextCLIPModel`` with a HF text tower, also when
+        ``pretrained`` is a CLIM export of one), a :class:`~clim.models.CLIPSegModel` (segmenter) or a
+        detection backbone (vision only).
     """
     set_offline_env()
-    return MODELS.build(get_entry(name).build_cfg(ckpt_dir, **overrides))
+    if name is None:
+        if not overrides.get('pretrained'):
+            raise ValueError("ZooModel needs a zoo name or, for a CLIP, pretrained=<weights file>")
+        return MODELS.build(clip_cfg_for(dict(type='CLIPModel', **overrides)))
+    entry = get_entry(name)
+    pretrained = overrides.get('pretrained')
+    if entry.kind == 'clip' and isinstance(pretrained, str) and \
+            export_clip_type(_local_file(pretrained)) == 'HFTextCLIPModel':
+        # A CLIM export of this model (e.g. an F-ViT config's zoo CLIP with pretrained=clip_latest.pt): it
+        # records its own architecture; the entry's build config (the release's model_cfg and key names)
+        # describes the release file, not the export.
+        return MODELS.build(clip_cfg_for(dict(type='CLIPModel', **overrides)))
+    cfg = entry.build_cfg(ckpt_dir, **overrides)
+    return MODELS.build(clip_cfg_for(cfg) if entry.kind == 'clip' else cfg)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,6 +438,15 @@ def check_entry(entry: ZooEntry, root: str | os.PathLike | None = None, deep: bo
         res.update(status='present', detail=detail)
     except Exception as e:  # noqa: BLE001 - any read failure is reported, not raised
         res.update(status='bad', detail=f'{type(e).__name__}: {e}')
+        return res
+    # Other hub entries it reads (a text tower's config + tokenizer): without them it cannot be built.
+    for repo in entry.extra_hub:
+        roots = hub_cache_roots([root]) if root is not None else None
+        try:
+            snap = hub_snapshot(repo, [('config.json',), TOKENIZER_FILES], hf_text_download_hint(repo), roots=roots)
+            res['detail'] += f'; {repo}: snapshot {snap.name[:12]}'
+        except HubCacheError as e:
+            res.update(status='missing', detail=f'{res["detail"]}; but it also needs {e}')
     return res
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ckpt_test_utils import TINY_DINOV2_KWARGS
+from ckpt_test_utils import (TINY_BIOMEDCLIP_CFG, TINY_DINOV2_KWARGS, TINY_UNIMED_VISION, build_open_clip_reference,
+                             tiny_clipseg, write_tiny_bert, write_tiny_biomedclip, write_tiny_clipseg,
+                             write_tiny_unimed)
 
 
 @pytest.fixture
@@ -45,3 +47,42 @@ def tiny_dinov2_state() -> dict[str, torch.Tensor]:
     sd = {k: v.clone() for k, v in vit.state_dict().items()}
     sd['mask_token'] = torch.zeros(1, TINY_DINOV2_KWARGS['embed_dim'])
     return sd
+
+
+@pytest.fixture
+def biomedbert(ckpt_dir: Path) -> Path:
+    """The BiomedBERT hub entry (config + tokenizer, tiny) in ``ckpt_dir``; returns its snapshot folder."""
+    entry = write_tiny_bert(ckpt_dir)
+    return entry / 'snapshots' / (entry / 'refs' / 'main').read_text()
+
+
+@pytest.fixture
+def tiny_unimed(ckpt_dir: Path, biomedbert: Path) -> tuple:
+    """``(upstream open_clip reference model, its model config)``; its weights written as
+    ``ckpt/unimed_clip_vit_b16.pt`` in the release's training-checkpoint format."""
+    from clim.models.zoo import UNIMED_VIT_B16_CFG
+
+    cfg = copy.deepcopy(UNIMED_VIT_B16_CFG)
+    cfg.update(embed_dim=32, vision_cfg=dict(TINY_UNIMED_VISION))
+    ref = build_open_clip_reference(cfg, biomedbert)
+    write_tiny_unimed(ckpt_dir / 'unimed_clip_vit_b16.pt', ref)
+    return ref, cfg
+
+
+@pytest.fixture
+def tiny_biomedclip(ckpt_dir: Path, biomedbert: Path) -> tuple:
+    """``(upstream open_clip reference model, hub-cache entry)`` of a tiny BiomedCLIP in ``ckpt_dir``."""
+    ref = build_open_clip_reference(TINY_BIOMEDCLIP_CFG, biomedbert)
+    return ref, write_tiny_biomedclip(ckpt_dir, ref)
+
+
+@pytest.fixture(scope='session')
+def tiny_clipseg_files(tmp_path_factory) -> Path:
+    """A tiny random CLIPSeg saved by transformers (config, weights, tokenizer, preprocessor), once."""
+    return tiny_clipseg(tmp_path_factory.mktemp('clipseg'))
+
+
+@pytest.fixture
+def tiny_clipseg_cache(ckpt_dir: Path, tiny_clipseg_files: Path) -> Path:
+    """``ckpt/models--CIDAS--clipseg-rd64-refined`` holding the tiny CLIPSeg."""
+    return write_tiny_clipseg(ckpt_dir, tiny_clipseg_files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_formats_are_checked(ckpt_dir: Path, tiny_clip_state, tiny_dinov2_state,
     sd, _ = tiny_clip_state
     write_torchscript_state(sd, ckpt_dir / 'ViT-B-16.pt', extra=dict(input_resolution=torch.tensor(64)))
     torch.save(tiny_dinov2_state, ckpt_dir / 'dinov2_vitb14_pretrain.pth')
-    # UniMed-CLIP: an open_clip training checkpoint (DDP prefixes, optimizer state next to the weights).
+    # Under UniMed-CLIP's name: a training checkpoint of a CLIP *without* its BERT text tower (wrong file).
     torch.save({'epoch': 10, 'name': 'unimed', 'state_dict': {f'module.{k}': v for k, v in sd.items()},
                 'optimizer': {'state': {}, 'param_groups': [{'lr': 1e-5, 'params': [0, 1]}]}},
                ckpt_dir / 'unimed_clip_vit_b16.pt')
@@ -85,7 +86,8 @@ def test_formats_are_checked(ckpt_dir: Path, tiny_clip_state, tiny_dinov2_state,
     assert rows['openai-vit-b-16']['status'] == 'present'
     assert 'TorchScript archive' in rows['openai-vit-b-16']['detail']
     assert rows['dinov2-vit-b-14']['status'] == 'present'
-    assert rows['unimed-clip-vit-b-16']['status'] == 'present'
+    assert rows['unimed-clip-vit-b-16']['status'] == 'bad'
+    assert 'text_encoder.transformer.embeddings.word_embeddings.weight' in rows['unimed-clip-vit-b-16']['detail']
     assert rows['resnet18']['status'] == 'bad' and 'conv1.weight' in rows['resnet18']['detail']
     assert rows['openai-vit-l-14']['status'] == 'bad'
     assert 'BAD' in out
@@ -120,3 +122,28 @@ def test_cli_exit_status(ckpt_dir: Path) -> None:
                            '--quick', '--config', FVIT_METACLIP], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert 'metaclip-vit-b-16' in proc.stderr and METACLIP_DIR in proc.stdout
+
+
+def test_transformers_rows_present_missing(ckpt_dir: Path, tiny_unimed, tiny_biomedclip, tiny_clipseg_cache,
+                                           capsys) -> None:
+    """UniMed-CLIP, BiomedCLIP and CLIPSeg in their release formats are present; without the BiomedBERT
+    entry (text-tower config + tokenizer) the two CLIPs are missing, with the command that gets it."""
+    clipseg_cfg = str(REPO / 'configs/clipseg_region_eval_coco.py')
+    rc, out, rows = _run(ckpt_dir, '--config', clipseg_cfg, capsys=capsys)
+    assert rc == 0, out
+    for name in ('unimed-clip-vit-b-16', 'biomedclip', 'clipseg-rd64-refined'):
+        assert rows[name]['status'] == 'present', rows[name]
+        assert rows[name]['loader'] in ('open_clip+transformers', 'transformers')
+    assert 'microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract: snapshot' in rows['biomedclip']['detail']
+    assert 'model.safetensors' in rows['clipseg-rd64-refined']['detail']
+    assert rows['clipseg-rd64-refined']['needed'] and 'configs/clipseg_region_eval_coco.py' in \
+        rows['clipseg-rd64-refined']['used_by']
+
+    shutil.rmtree(ckpt_dir / 'models--microsoft--BiomedNLP-BiomedBERT-base-uncased-abstract')
+    shutil.rmtree(ckpt_dir / 'models--CIDAS--clipseg-rd64-refined')
+    rc, out, rows = _run(ckpt_dir, '--config', clipseg_cfg, capsys=capsys)
+    assert rc == 1 and 'needs missing or unreadable weights: clipseg-rd64-refined' in out
+    assert rows['clipseg-rd64-refined']['status'] == 'missing'
+    for name in ('unimed-clip-vit-b-16', 'biomedclip'):
+        assert rows[name]['status'] == 'missing'
+        assert 'hf download microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract config.json' in rows[name]['detail']

@@ -47,7 +47,8 @@ def test_catalog_rows_are_complete() -> None:
     assert {'openai-vit-b-16', 'metaclip-vit-b-16', 'unimed-clip-vit-b-16', 'biomedclip', 'clipseg-rd64-refined',
             'dinov2-vit-b-14', 'resnet18'} <= set(ZOO)
     for e in ZOO.values():
-        assert e.download and e.kind in ('clip', 'vision')
+        assert e.download and e.kind in ('clip', 'vision', 'segmenter')
+        assert e.build is not None, f'{e.name} has no loader'
         assert e.fmt in ('torchscript', 'state_dict', 'hf_hub_cache', 'torch_hub')
         if e.fmt == 'hf_hub_cache':
             assert e.path == 'models--' + e.hub_repo.replace('/', '--') and e.hub_files
@@ -181,12 +182,6 @@ def test_resnet18_torch_hub_file_as_backbone(ckpt_dir: Path) -> None:
     path.unlink()
     with pytest.raises(CheckpointError, match='download.pytorch.org/models/resnet18-f37072fd.pth'):
         MODELS.build(dict(type='ZooModel', name='resnet18'))
-
-
-@pytest.mark.parametrize('name', ['unimed-clip-vit-b-16', 'biomedclip', 'clipseg-rd64-refined'])
-def test_not_yet_loadable_rows_say_why(ckpt_dir: Path, name: str) -> None:
-    with pytest.raises(NotImplementedError, match='transformers'):
-        MODELS.build(dict(type='ZooModel', name=name))
 
 
 # ------------------------------------------------------------------------------------------------

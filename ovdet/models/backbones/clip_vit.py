@@ -10,6 +10,9 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from clim.models.timm_dense import vit_blocks
+from clim.models.zoo import clip_cfg_for
+
 __all__ = ['CLIPViTBackbone']
 
 
@@ -17,11 +20,12 @@ __all__ = ['CLIPViTBackbone']
 class CLIPViTBackbone(BaseModule):
     """F-ViT backbone: a frozen CLIP ViT plus trainable pyramid adapters.
 
-    The CLIP image tower (a :class:`clim.models.CLIPModel`, OpenAI weights or a CLIM export) runs
-    under ``no_grad`` at the detector's resolution (positional embeddings interpolated). The patch
-    tokens after ``out_indices`` (the last block computed as CLIM's v2 block) are four maps at
-    stride 16, adapted to strides 4, 8, 16, 32: two 2x transposed convs with norm + GELU between,
-    one 2x transposed conv, identity, 2x max-pool. Only the adapters have trainable parameters.
+    The CLIP image tower (a :class:`clim.models.CLIPModel`, OpenAI weights or a CLIM export; or an
+    :class:`~clim.models.HFTextCLIPModel` such as UniMed-CLIP (open_clip ViT) or BiomedCLIP (timm ViT),
+    or a CLIM export of one) runs under ``no_grad`` at the detector's resolution (positional embeddings
+    interpolated). The patch tokens after ``out_indices`` (the last block computed as CLIM's v2 block)
+    are four maps at stride 16, adapted to strides 4, 8, 16, 32: two 2x transposed convs with norm +
+    GELU between, one 2x transposed conv, identity, 2x max-pool. Only the adapters have trainable parameters.
 
     The CLIP part stays bit-identical through training: its parameters have ``requires_grad=False``
     (and :class:`TrainableParamsOptimWrapperConstructor` keeps them out of the optimizer), ``train()``
@@ -32,7 +36,9 @@ class CLIPViTBackbone(BaseModule):
 
     Args:
         clip_cfg: ``CLIPModel`` config (``model_name`` / ``model_cfg``, ``pretrained``, ``quick_gelu``);
-            ``type`` defaults to ``'CLIPModel'``.
+            ``type`` defaults to ``'CLIPModel'``; ``ZooModel`` / ``HFTextCLIPModel`` configs work too. A
+            ``CLIPModel`` config whose ``pretrained`` is a CLIM export of an ``HFTextCLIPModel`` builds that
+            class (:func:`clim.models.zoo.clip_cfg_for`).
         out_indices: four non-decreasing 0-based block indices (negative count from the end), default
             (3, 5, 7, 11).
         norm_cfg: norm between the two stride-4 transposed convs.
@@ -54,10 +60,11 @@ class CLIPViTBackbone(BaseModule):
         super().__init__(init_cfg)
         clip_cfg = dict(clip_cfg)
         clip_cfg.setdefault('type', 'CLIPModel')
-        self.clip = MODELS.build(clip_cfg)
+        self.clip = MODELS.build(clip_cfg_for(clip_cfg))
         if not getattr(self.clip, 'is_vit', False):
-            raise ValueError('CLIPViTBackbone needs a ViT CLIP image tower')
-        num_blocks = len(self.clip.visual.transformer.resblocks)
+            raise ValueError('CLIPViTBackbone needs a ViT CLIP image tower (open_clip ViT or class-token timm ViT)')
+        # open_clip's transformer.resblocks or a timm trunk's blocks (BiomedCLIP).
+        num_blocks = len(vit_blocks(self.clip.visual))
         ids = [i + num_blocks if i < 0 else i for i in out_indices]
         # Repeats are allowed (shallow test models); each level still gets its own adapter.
         if len(ids) != 4 or any(not 0 <= i < num_blocks for i in ids) or sorted(ids) != ids:

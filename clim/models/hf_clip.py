@@ -1,0 +1,341 @@
+"""``HFTextCLIPModel``: open_clip CLIPs whose text tower is a Hugging Face model (BiomedCLIP,
+UniMed-CLIP), loaded offline from ``ckpt/``, with the :class:`~clim.models.CLIPModel` interface.
+
+open_clip builds such a model (``CustomTextCLIP``) from a config whose ``text_cfg.hf_model_name`` names a
+hub repo; its text tower and tokenizer call ``AutoConfig`` / ``AutoTokenizer.from_pretrained`` on that
+name. Here the name is first resolved to the repo's snapshot folder in the hub caches of ``ckpt/``
+(:func:`clim.models.hub.hub_snapshot`), so nothing is downloaded and a missing entry fails with the
+download command. The text weights come with the CLIP file (``hf_model_pretrained`` is forced off: only
+the text model's ``config.json`` and tokenizer files are read).
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
+from torch import nn
+
+from . import timm_dense as T
+from .checkpoint import CheckpointError, check_state_dict, is_torchscript_archive, load_clip_state
+from .clip import CLIPModel
+from .hub import hub_snapshot, resolve_pretrained, set_offline_env
+
+__all__ = ['HFTextCLIPModel', 'TOKENIZER_FILES', 'hf_text_download', 'hf_text_download_hint', 'export_clip_type']
+
+logger = logging.getLogger(__name__)
+
+# A tokenizer folder holds one of these (fast tokenizer, WordPiece vocab, BPE vocab).
+TOKENIZER_FILES = ('tokenizer.json', 'vocab.txt', 'vocab.json')
+# Buffers older transformers persisted in state dicts and current ones rebuild (not weights).
+_HF_DERIVED_SUFFIXES = ('embeddings.position_ids', 'embeddings.token_type_ids')
+
+
+def hf_text_download(repo_id: str) -> str:
+    """The command that puts a text model's config and tokenizer (not its weights) into ``ckpt/``."""
+    return f'hf download {repo_id} config.json vocab.txt tokenizer_config.json --cache-dir ckpt'
+
+
+def hf_text_download_hint(repo_id: str) -> str:
+    """:func:`hf_text_download` as an error-message hint."""
+    return (f'Get it: {hf_text_download(repo_id)} (the text tower\'s config and tokenizer; the weights come '
+            f'with the CLIP file). See ckpt/README.md.')
+
+
+@functools.lru_cache(maxsize=8)
+def _hf_tokenizer(folder: str, context_length: int, kwargs_json: str) -> open_clip.tokenizer.HFTokenizer:
+    # Loading a tokenizer reads and parses its vocab: share one per folder and context length.
+    return open_clip.tokenizer.HFTokenizer(folder, context_length=context_length, **json.loads(kwargs_json))
+
+
+def export_clip_type(path: str | os.PathLike) -> str | None:
+    """The CLIP class a CLIM export (``{'state_dict', 'clip_arch', 'meta'}``) must be rebuilt with.
+
+    ``'HFTextCLIPModel'`` when the export records it (``clip_arch['type']``) or its architecture has a
+    Hugging Face text tower (exports written before the type was recorded); ``'CLIPModel'`` for any other
+    CLIM export; None for every other file (OpenAI ``.pt``, open_clip checkpoints, missing paths). Reads
+    only the archive's small records: tensors are memory-mapped, not loaded.
+    """
+    p = Path(path)
+    # torch.save zips only (our exports): TorchScript archives and legacy pickles are never exports.
+    if not p.is_file() or not zipfile.is_zipfile(p) or is_torchscript_archive(p):
+        return None
+    try:
+        obj = torch.load(str(p), map_location='cpu', weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - unreadable here: the loader itself reports it with context
+        return None
+    if not isinstance(obj, Mapping) or not isinstance(obj.get('clip_arch'), Mapping):
+        return None
+    arch = obj['clip_arch']
+    if arch.get('type'):
+        return str(arch['type'])
+    text_cfg = (arch.get('model_cfg') or {}).get('text_cfg') or {}
+    return 'HFTextCLIPModel' if text_cfg.get('hf_model_name') else 'CLIPModel'
+
+
+def _open_clip_config(weights: str | None) -> dict:
+    """``model_cfg`` of the ``open_clip_config.json`` next to a hub snapshot's weight file."""
+    cfg_file = Path(weights).parent / 'open_clip_config.json' if weights else None
+    if cfg_file is None or not cfg_file.is_file():
+        raise CheckpointError(f'HFTextCLIPModel needs model_cfg, or weights in a hub snapshot next to its '
+                              f"open_clip_config.json (looked for '{cfg_file}'). See ckpt/README.md.")
+    return dict(json.loads(cfg_file.read_text())['model_cfg'])
+
+
+@MODELS.register_module()
+class HFTextCLIPModel(CLIPModel):
+    """An open_clip ``CustomTextCLIP`` (HF text tower; open_clip ViT or timm ViT image tower) with the
+    :class:`~clim.models.CLIPModel` interface: ``encode_image`` (B, 3, H, W) -> (B, D),
+    ``tokenize`` / ``encode_text`` (N, L) -> (N, D), ``encode_class_names`` -> (C, D), and
+    ``dense_features`` (B, D, H / p, W / p) / ``pool_boxes`` / ``region_features`` (sum n_i, D) /
+    ``vit_tokens`` for class-token ViT towers.
+
+    Args:
+        model_cfg: an open_clip model config with ``text_cfg.hf_model_name``; None: the
+            ``open_clip_config.json`` next to ``pretrained`` (hub snapshots of open_clip models).
+        pretrained: the weights (a file, a ``models--*`` hub-cache folder, ``hf-hub:org/name`` or a zoo
+            name; see :func:`clim.models.hub.resolve_pretrained`), or a CLIM export of such a model (its
+            recorded ``model_cfg`` and activation are used when ``model_cfg`` / ``quick_gelu`` are None).
+        key_map: prefix renames applied to the file's keys before loading (``{'text_encoder.': 'text.'}``
+            for checkpoints written by a CLIP class that named its text tower differently).
+        quick_gelu: activation of an open_clip ViT tower (timm towers have their own); None: the config's.
+        text_model / tokenizer: hub repo id or folder of the text model's config / tokenizer; default the
+            config's ``hf_model_name`` / ``hf_tokenizer_name``.
+
+    Differences from ``CLIPModel``: the text side is a bidirectional HF encoder, so
+    :meth:`encode_pseudo_words` (BARON) is not available; captions are tokenized by this model
+    (:attr:`tokenizes_captions`), not by the caption pipeline's BPE ``TokenizeCaption``; exports record
+    ``type='HFTextCLIPModel'`` and ``model_cfg`` with the hub repo names, and the registry paths that build
+    CLIPs from a file (``ZooModel``, CLIM, F-ViT's backbone; :func:`clim.models.zoo.clip_cfg_for`) rebuild
+    them with this class.
+    """
+
+    # The caption pipeline's TokenizeCaption writes open_clip BPE ids; this text tower needs its own
+    # WordPiece ids, so CLIM / CLIP training tokenize the raw captions with :meth:`tokenize` instead.
+    tokenizes_captions = True
+
+    def __init__(self, model_cfg: Mapping | None = None, pretrained: str | None = None,
+                 key_map: Mapping[str, str] | None = None, quick_gelu: bool | None = None,
+                 text_model: str | None = None, tokenizer: str | None = None,
+                 init_cfg: dict | list | None = None) -> None:
+        BaseModule.__init__(self, init_cfg)  # CLIPModel.__init__ builds a standard CLIP: not this one
+        set_offline_env()
+        weights = resolve_pretrained(pretrained) if pretrained else None
+        state, info = None, {}
+        # Architecture, first found: explicit model_cfg, the CLIM export's own record, the hub snapshot's
+        # open_clip_config.json (as CLIPModel: an explicit config wins over the file).
+        if model_cfg is not None:
+            cfg = copy.deepcopy(dict(model_cfg))
+        elif weights is not None and export_clip_type(weights) is not None:
+            state, info = load_clip_state(weights)
+            cfg = copy.deepcopy(dict(info.get('model_cfg') or {}))
+        else:
+            cfg = _open_clip_config(weights)
+        text_cfg = dict(cfg.get('text_cfg', {}))
+        repo = text_model or text_cfg.get('hf_model_name')
+        if not repo:
+            raise ValueError('HFTextCLIPModel needs a Hugging Face text tower (text_cfg.hf_model_name)')
+        tok_repo = tokenizer or text_cfg.get('hf_tokenizer_name') or repo
+        # The text tower's hub entry before the weights: its absence is reported even when the weight file is
+        # unreadable too (the weights alone cannot be used without it).
+        self.text_model_dir = hub_snapshot(repo, [('config.json',)], hf_text_download_hint(repo))
+        self.tokenizer_dir = hub_snapshot(tok_repo, [TOKENIZER_FILES], hf_text_download_hint(tok_repo))
+        if weights is not None and state is None:
+            state, info = load_clip_state(weights)
+        if quick_gelu is None and info.get('format') == 'clim' and info.get('quick_gelu') is not None:
+            quick_gelu = info['quick_gelu']  # exports record the activation they were trained with
+        if quick_gelu is not None:
+            cfg['quick_gelu'] = bool(quick_gelu)
+        # What an export records: the text model / tokenizer actually used (repo ids stay repo ids, so the
+        # export rebuilds from any ckpt/ folder holding them).
+        text_cfg.update(hf_model_name=str(repo), hf_tokenizer_name=str(tok_repo))
+        cfg['text_cfg'] = text_cfg
+        build = {k: v for k, v in copy.deepcopy(cfg).items() if k != 'custom_text'}  # a factory flag, not an arg
+        build['text_cfg'] = dict(text_cfg, hf_model_name=str(self.text_model_dir), hf_model_pretrained=False,
+                                 hf_tokenizer_name=str(self.tokenizer_dir))
+        self.clip = open_clip.CustomTextCLIP(**build)
+        if state is not None:
+            state = self._map_keys(state, key_map or {})
+            self.clip.load_state_dict(check_state_dict(self.clip, state, weights), strict=True)
+        self.model_name = None
+        self.model_cfg = cfg
+        self.quick_gelu = bool(cfg.get('quick_gelu', False))
+        self.pretrained = weights
+        self.checkpoint_format = info.get('format')
+        self.checkpoint_meta = info.get('meta', {})
+        self._context_length = int(text_cfg.get('context_length', 77))
+        self._tokenizer_kwargs = json.dumps(text_cfg.get('tokenizer_kwargs') or {}, sort_keys=True)
+
+    def _map_keys(self, state: Mapping[str, torch.Tensor], key_map: Mapping[str, str]) -> dict[str, torch.Tensor]:
+        """Rename key prefixes and drop derived HF buffers this transformers version does not persist."""
+        out = {}
+        for k, v in state.items():
+            for old, new in key_map.items():
+                if k.startswith(old):
+                    k = new + k[len(old):]
+                    break
+            out[k] = v
+        expected = self.clip.state_dict()
+        return {k: v for k, v in out.items() if k in expected or not k.endswith(_HF_DERIVED_SUFFIXES)}
+
+    # ------------------------------------------------------------------------------------------
+    # properties
+    # ------------------------------------------------------------------------------------------
+    @property
+    def _trunk(self) -> nn.Module | None:
+        """The timm trunk of a timm image tower, None for an open_clip ViT."""
+        return T.timm_trunk(self.visual)
+
+    @property
+    def clip_arch(self) -> dict[str, Any]:
+        """What an export carries: :attr:`CLIPModel.clip_arch` plus ``type`` (this class), so that the
+        registry rebuilds an export with this class (:func:`export_clip_type`)."""
+        return dict(super().clip_arch, type=type(self).__name__)
+
+    @property
+    def is_vit(self) -> bool:
+        """Whether the image tower is a class-token ViT: open_clip's, or a timm one the dense code supports."""
+        if self._trunk is None:
+            return super().is_vit
+        try:
+            T.check_timm_vit(self.visual)
+        except NotImplementedError:
+            return False
+        return True
+
+    @property
+    def embed_dim(self) -> int:
+        """D, the joint embedding dimension."""
+        return int(self.clip.text.output_dim)
+
+    @property
+    def text_width(self) -> int:
+        """Hidden size of the HF text model."""
+        return int(self.clip.text.config.hidden_size)
+
+    @property
+    def vision_width(self) -> int:
+        """Width of the ViT (channels of ``vit_tokens`` maps)."""
+        trunk = self._trunk
+        return int(trunk.embed_dim) if trunk is not None else super().vision_width
+
+    @property
+    def context_length(self) -> int:
+        """Tokenizer context length L (the config's, e.g. 256; the HF model accepts up to its
+        ``max_position_embeddings``)."""
+        return self._context_length
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per dense-map cell (the patch size)."""
+        trunk = self._trunk
+        return int(trunk.patch_embed.patch_size[0]) if trunk is not None else super().stride
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The native input size (H, W)."""
+        trunk = self._trunk
+        return tuple(trunk.patch_embed.img_size) if trunk is not None else super().image_size
+
+    # ------------------------------------------------------------------------------------------
+    # image side: timm towers get the timm versions; open_clip ViTs the inherited ones
+    # ------------------------------------------------------------------------------------------
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Image embedding (B, 3, H, W) -> (B, D), L2-normalized when ``normalize``."""
+        if self._trunk is None:
+            return super().encode_image(images, normalize)
+        if tuple(images.shape[-2:]) == self.image_size:
+            feats = self.visual(images)
+        else:
+            feats = T.timm_encode_image(self.visual, images)
+        return F.normalize(feats, dim=-1) if normalize else feats
+
+    def dense_features(self, images: torch.Tensor, mode: str = 'v2', normalize: bool = True) -> torch.Tensor:
+        """Dense map (B, D, H / p, W / p), ``'v2'`` or ``'plain'`` (see :meth:`CLIPModel.dense_features`)."""
+        if self._trunk is None:
+            return super().dense_features(images, mode, normalize)
+        return T.timm_vit_dense(self.visual, images, mode=mode, normalize=normalize)
+
+    def mask_attention_pool(self, images: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
+        """"v1" region features (open_clip ViT towers only)."""
+        if self._trunk is not None:
+            raise NotImplementedError('v1 (mask attention pooling) is implemented for open_clip ViT towers; this '
+                                      'model has a timm ViT tower (e.g. BiomedCLIP): use v2 region features')
+        return super().mask_attention_pool(images, masks)
+
+    def vit_tokens(self, images: torch.Tensor,
+                   block_ids: Sequence[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Intermediate token maps for F-ViT (see :meth:`CLIPModel.vit_tokens`)."""
+        if self._trunk is None:
+            return super().vit_tokens(images, block_ids)
+        maps, final, _ = T.timm_vit_v2_tokens(self.visual, images, block_ids)
+        return maps, final
+
+    def project_dense(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Final norm + projection per location: (B, W, h, w) -> (B, D, h, w)."""
+        if self._trunk is None:
+            return super().project_dense(tokens, normalize)
+        return T.timm_tokens_to_dense(self.visual, tokens, normalize)
+
+    def image_groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups in the CLIM order: [patch embed + class token + norm_pre], [pos_embed], one
+        per block (timm towers); the final norm and projection belong to none (always frozen)."""
+        trunk = self._trunk
+        if trunk is None:
+            return super().image_groups()
+        T.check_timm_vit(self.visual)
+        stem = [*trunk.patch_embed.parameters(), trunk.cls_token, *trunk.norm_pre.parameters()]
+        return [stem, [trunk.pos_embed]] + [list(b.parameters()) for b in trunk.blocks]
+
+    # ------------------------------------------------------------------------------------------
+    # text side
+    # ------------------------------------------------------------------------------------------
+    def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
+        """The model's HF tokenizer at the config's context length.
+
+        Returns:
+            LongTensor (N, L), padded with the pad id, on the model's device.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        tok = _hf_tokenizer(str(self.tokenizer_dir), self.context_length, self._tokenizer_kwargs)
+        return tok(list(texts)).to(self.logit_scale.device)
+
+    def _encode_text_trimmed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``encode_text`` on the columns up to the longest prompt: padding is masked out of the HF
+        encoder's attention, so dropping all-padding columns changes nothing but the cost."""
+        pad = self.clip.text.config.pad_token_id
+        used = (tokens != pad).any(dim=0).nonzero()
+        length = int(used.max()) + 1 if used.numel() else 1
+        return self.encode_text(tokens[:, :length], normalize=True)
+
+    def encode_class_names(self, names: Sequence[str], templates: str | Sequence[str] | None = None,
+                           batch_size: int = 256) -> torch.Tensor:
+        """Prompt-ensemble class embeddings (C, D), L2-normalized (see :meth:`CLIPModel.encode_class_names`)."""
+        if not names:
+            return self.logit_scale.new_zeros(0, self.embed_dim)
+        return super().encode_class_names(names, templates, batch_size)
+
+    def encode_pseudo_words(self, embeds: torch.Tensor, lengths: torch.Tensor | Sequence[int],
+                            normalize: bool = True) -> torch.Tensor:
+        """Not available: BARON's pseudo words feed a causal CLIP text transformer at its last valid
+        position; an HF BERT tower pools a bidirectional [CLS] token instead."""
+        raise NotImplementedError(f'encode_pseudo_words needs a CLIP text transformer; this model\'s text tower '
+                                  f'is {type(self.clip.text.transformer).__name__} (Hugging Face)')
+
+    def lock_text_tower(self) -> None:
+        """Freeze the whole text tower (HF model and projection); ``logit_scale`` stays trainable."""
+        for p in self.clip.text.parameters():
+            p.requires_grad = False
+
