@@ -1,6 +1,6 @@
 """`make demo`: the whole open-vocabulary pipeline on a generated benchmark, no downloads.
 
-    python tools/run_demo.py --work-dir work_dirs/demo [--vocab "star, ring, red circle"] [--preset smoke]
+    python tools/run_demo.py --work-dir work_dirs/demo [--vocab "star, ring, heart"] [--preset smoke]
 
 Stages are cached in the work dir: running it again reuses every finished stage whose inputs did
 not change (delete a stage's folder to redo it). See ovdet/embedded.py for what each stage does.

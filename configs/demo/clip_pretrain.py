@@ -7,14 +7,14 @@ _base_ = ['../tiny/clip_pretrain_tiny.py', '../_base_/models/demo_clip.py']
 
 model = dict(
     clip=dict(_delete_=True, type='CLIPModel', model_cfg={{_base_.demo_clip_cfg}}, pretrained=None),
-    region_eval=dict(crop_size={{_base_.demo_clip_input}}),
-    data_preprocessor=dict(pad_size=256))
+    region_eval=dict(crop_size={{_base_.demo_clip_input}}, templates={{_base_.demo_templates}}),
+    data_preprocessor=dict(pad_size={{_base_.demo_region_size}}))
 
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline={{_base_.demo_caption_pipeline}}))
 val_dataloader = dict(batch_size=8, dataset=dict(pipeline={{_base_.demo_region_pipeline}}))
 test_dataloader = val_dataloader
 
-max_epochs = 12
+max_epochs = 10
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.1))
 param_scheduler = [

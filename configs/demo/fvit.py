@@ -3,7 +3,7 @@
 # which sets the data paths, the CLIP checkpoint and the class-embedding file.
 _base_ = ['../tiny/fvit_tiny.py', '../_base_/models/demo_clip.py']
 
-image_size = (128, 128)  # the CLIP's own input size: an 8x8 stride-16 map, objects span 2-5 cells
+image_size = (128, 128)  # the CLIP sees it at 64 px (patch 8): an 8x8 map at nominal stride 16
 channels = 64
 
 model = dict(

@@ -215,13 +215,15 @@ def _size_word(size: float, lo: float, hi: float) -> str:
 def render_image(rng: np.random.Generator, image_size: tuple[int, int], max_objects: int = 4,
                  min_objects: int = 1, obj_size: tuple[float, float] | None = None,
                  max_overlap: float = 0.0, gap: int = 2,
-                 classes: Sequence[str] = SHAPE_CLASSES) -> tuple[np.ndarray, list[ShapeObject]]:
+                 classes: Sequence[str] = SHAPE_CLASSES,
+                 rotate: bool = True) -> tuple[np.ndarray, list[ShapeObject]]:
     """Draw one image; returns the (H, W, 3) uint8 array and its objects in drawing order.
 
     ``obj_size`` is the (min, max) side in pixels of an object's box (default: 22% - 45% of the
     shorter image side, at least 16 px). With ``max_overlap == 0`` no two boxes come closer than
     ``gap`` pixels, so every box holds exactly its own object; with ``max_overlap > 0`` boxes may
-    overlap up to that IoU (later objects are drawn on top; boxes stay amodal).
+    overlap up to that IoU (later objects are drawn on top; boxes stay amodal). ``rotate=False`` draws
+    every shape upright (a far easier recognition task for a model trained from scratch).
     """
     h, w = image_size
     short = min(h, w)
@@ -238,7 +240,9 @@ def render_image(rng: np.random.Generator, image_size: tuple[int, int], max_obje
         name = classes[int(rng.integers(len(classes)))]
         color = color_names[int(rng.integers(len(color_names)))]
         size = float(rng.uniform(lo, hi))
-        if name in _FREE_ROTATION:
+        if not rotate:
+            angle = 0.0
+        elif name in _FREE_ROTATION:
             angle = float(rng.uniform(0, 360))
         else:
             angle = float(rng.uniform(-_MAX_TILT_DEG, _MAX_TILT_DEG))
@@ -326,26 +330,31 @@ def _join(phrases: Sequence[str]) -> str:
 
 
 def make_captions(objects: Sequence[ShapeObject], rng: np.random.Generator, num: int = 5,
-                  num_shape_only: int = 0) -> list[str]:
+                  num_shape_only: int = 0, plain: bool = False) -> list[str]:
     """``num`` distinct caption variants naming every object (colour + shape; size when notable),
     differing in object order and wording, then ``num_shape_only`` variants that name the shapes
     without colours. Colours alone separate most images of a batch, so a CLIP trained only on
-    coloured captions can ignore shape; the shape-only variants make shape words matter. Fewer come
-    back only if fewer distinct ones exist."""
+    coloured captions can ignore shape; the shape-only variants make shape words matter. ``plain``
+    drops the sentence templates ("a photo of ...") and keeps the bare noun phrases: template words
+    otherwise dominate a from-scratch text tower's early embeddings. Fewer come back only if fewer
+    distinct ones exist."""
     phrases = _phrases(objects)
     if not phrases:
         return []
-    coloured = _caption_variants(phrases, rng, num, [])
-    return coloured + _caption_variants(_phrases(objects, with_color=False), rng, num_shape_only, coloured)
+    templates = ("{}",) if plain else _TEMPLATES
+    coloured = _caption_variants(phrases, rng, num, [], templates)
+    shape_only = _phrases(objects, with_color=False)
+    return coloured + _caption_variants(shape_only, rng, num_shape_only, coloured, templates)
 
 
-def _caption_variants(phrases: list[str], rng: np.random.Generator, num: int, taken: list[str]) -> list[str]:
+def _caption_variants(phrases: list[str], rng: np.random.Generator, num: int, taken: list[str],
+                      templates: Sequence[str] = _TEMPLATES) -> list[str]:
     seen: list[str] = []
     for _ in range(num * 8):
         if len(seen) >= num:
             break
         order = [phrases[i] for i in rng.permutation(len(phrases))]
-        cap = _TEMPLATES[int(rng.integers(len(_TEMPLATES)))].format(_join(order))
+        cap = templates[int(rng.integers(len(templates)))].format(_join(order))
         if cap not in seen and cap not in taken:
             seen.append(cap)
     return seen
@@ -389,6 +398,8 @@ def generate_shapes_dataset(
     max_overlap: float = 0.0,
     num_captions: int = 5,
     num_shape_captions: int = 2,
+    plain_captions: bool = False,
+    rotate: bool = True,
     image_format: str = "png",
     jpeg_quality: int = 95,
 ) -> dict[str, str]:
@@ -405,6 +416,8 @@ def generate_shapes_dataset(
         max_overlap: 0 keeps boxes apart (2 px gap); > 0 allows box IoU up to this value.
         num_captions: caption variants per image naming colours and shapes.
         num_shape_captions: further variants naming only the shapes (see :func:`make_captions`).
+        plain_captions: bare noun phrases without sentence templates (see :func:`make_captions`).
+        rotate: False draws every shape upright (see :func:`render_image`).
         image_format: ``"png"`` (lossless: colours exact) or ``"jpg"``.
 
     Returns:
@@ -426,7 +439,8 @@ def generate_shapes_dataset(
     params = dict(num_train=num_train, num_val=num_val, image_size=[h, w], seed=seed, min_objects=min_objects,
                   max_objects=max_objects, obj_size=list(obj_size) if obj_size else None,
                   max_overlap=max_overlap, num_captions=num_captions,
-                  num_shape_captions=num_shape_captions, image_format=image_format)
+                  num_shape_captions=num_shape_captions, plain_captions=plain_captions, rotate=rotate,
+                  image_format=image_format)
     info = {"description": "ovdet synthetic shapes benchmark", "version": "1.0", "params": params}
     cat_id = {c["name"]: c["id"] for c in SHAPE_CATEGORIES}
 
@@ -436,7 +450,7 @@ def generate_shapes_dataset(
         for i in range(n):
             rng = _image_rng(seed, split, i)
             arr, objects = render_image(rng, (h, w), max_objects=max_objects, min_objects=min_objects,
-                                        obj_size=obj_size, max_overlap=max_overlap)
+                                        obj_size=obj_size, max_overlap=max_overlap, rotate=rotate)
             img_id = i + 1
             fname = f"{img_id:06d}.{image_format}"
             pil = Image.fromarray(arr)
@@ -451,7 +465,7 @@ def generate_shapes_dataset(
                              "color": o.color})
             tags = [c for c in SHAPE_CLASSES if any(o.category == c for o in objects)]
             caps.append({"id": img_id, "file_name": fname, "height": h, "width": w,
-                         "captions": make_captions(objects, rng, num_captions, num_shape_captions),
+                         "captions": make_captions(objects, rng, num_captions, num_shape_captions, plain_captions),
                          "tags": tags})
         per_split[split] = (images, anns, caps)
 
@@ -507,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-overlap", type=float, default=0.0)
     ap.add_argument("--num-captions", type=int, default=5)
     ap.add_argument("--num-shape-captions", type=int, default=2)
+    ap.add_argument("--plain-captions", action="store_true", help="captions without sentence templates")
+    ap.add_argument("--no-rotate", action="store_true", help="draw every shape upright")
     ap.add_argument("--format", choices=("png", "jpg"), default="png")
     args = ap.parse_args(argv)
     if len(args.image_size) not in (1, 2):
@@ -516,7 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out, args.num_train, args.num_val, size, args.seed, min_objects=args.min_objects,
         max_objects=args.max_objects, obj_size=tuple(args.obj_size) if args.obj_size else None,
         max_overlap=args.max_overlap, num_captions=args.num_captions,
-        num_shape_captions=args.num_shape_captions, image_format=args.format)
+        num_shape_captions=args.num_shape_captions, plain_captions=args.plain_captions,
+        rotate=not args.no_rotate, image_format=args.format)
     with open(paths["meta"]) as f:
         counts = json.load(f)["counts"]
     for k, v in paths.items():

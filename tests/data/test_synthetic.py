@@ -178,6 +178,40 @@ def test_captions_mention_every_object(tmp_path: Path) -> None:
     assert novel_mentions > 0
 
 
+def test_plain_shape_only_captions(tmp_path: Path) -> None:
+    """The demo's caption design: bare noun phrases, no colour words, no sentence templates."""
+    p = generate_shapes_dataset(tmp_path, 20, 2, image_size=96, seed=2, num_captions=0, num_shape_captions=2,
+                                plain_captions=True)
+    train_all = _load(p["train_all_json"])
+    names = {c["id"]: c["name"] for c in train_all["categories"]}
+    template_words = {w for t in synthetic._TEMPLATES for w in t.replace("{}", " ").split()}
+    for entry in _load(p["train_captions"])["images"]:
+        objs = [names[a["category_id"]] for a in train_all["annotations"] if a["image_id"] == entry["id"]]
+        assert entry["captions"]
+        for cap in entry["captions"]:
+            words = set(cap.replace(",", " ").split())
+            assert not words & set(COLOR_PALETTE), cap
+            assert not words & (template_words - {"a", "an"}), cap
+            assert all(n in words or SHAPE_PLURALS[n] in words for n in objs), (cap, objs)
+
+
+def test_upright_shapes_fill_their_boxes_as_drawn(tmp_path: Path) -> None:
+    """``rotate=False``: a square's polygon is its axis-aligned box; rotated squares are not."""
+    def square_fill(rotate: bool) -> list[float]:
+        rng = np.random.default_rng(0)
+        fills = []
+        for _ in range(40):
+            _, objs = synthetic.render_image(rng, (96, 96), max_objects=1, classes=("square",), rotate=rotate)
+            poly = np.asarray(objs[0].polygons[0]).reshape(-1, 2)
+            x, y = poly[:, 0], poly[:, 1]
+            area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+            fills.append(area / ((x.max() - x.min()) * (y.max() - y.min())))
+        return fills
+
+    assert min(square_fill(rotate=False)) > 0.999
+    assert min(square_fill(rotate=True)) < 0.9
+
+
 def test_cli(tmp_path: Path, capsys) -> None:
     assert synthetic.main(["--out", str(tmp_path), "--num-train", "3", "--num-val", "2", "--seed", "1",
                            "--image-size", "64"]) == 0

@@ -5,6 +5,8 @@ class_embeddings = 'data/ov_coco/ov_coco_65_vitb16.npy'
 norm_cfg = dict(type='BN', requires_grad=True)
 fc_out_channels = 1024
 
+_base_ = ['./two_stage_assigners.py']
+
 model = dict(
     type='BaronKD',
     data_preprocessor=dict(
@@ -75,29 +77,8 @@ model = dict(
     word_cfg=dict(in_features=fc_out_channels, words_per_region=6, word_dropout=0.5),
     bag_loss=dict(temperature=30.0, loss_weight=1.0, queue_size=1024),
     single_loss=dict(temperature=50.0, loss_weight=0.1, queue_size=1024),
-    train_cfg=dict(
-        rpn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
-                match_low_quality=True, ignore_iof_thr=-1),
-            sampler=dict(
-                type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False),
-        rpn_proposal=dict(
-            nms_pre=2000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
-        rcnn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
-                match_low_quality=False, ignore_iof_thr=-1),
-            sampler=dict(
-                type='RandomSampler', num=512, pos_fraction=0.25, neg_pos_ub=-1, add_gt_as_proposals=True),
-            pos_weight=-1,
-            debug=False)),
-    test_cfg=dict(
-        rpn=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
-        rcnn=dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
+    # train_cfg and the RPN's test_cfg: configs/_base_/models/two_stage_assigners.py
+    test_cfg=dict(rcnn=dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
 
 # Fail fast if the dataset's class list and the detector's classes differ in number.
 custom_hooks = [dict(type='ClassVocabularyCheckHook')]

@@ -3,6 +3,8 @@
 # The classifier is a class text-embedding file (tools/gen_text_embeddings.py); configs that use this
 # base set roi_head.bbox_head.{class_embeddings, num_classes, class_weights} for their dataset.
 
+_base_ = ['./two_stage_assigners.py']
+
 # OpenAI weights were trained with QuickGELU; saying so here (not only inferring it from the file)
 # lets a trained detector checkpoint be rebuilt without the original CLIP file (ovdet.apis.load_detector).
 clip_cfg = dict(type='CLIPModel', model_name='ViT-B-16', quick_gelu=True, pretrained='ckpt/ViT-B-16.pt')
@@ -70,29 +72,8 @@ model = dict(
             loss_bbox=dict(type='L1Loss', loss_weight=1.0),
             # final = det^(1-a) * clip^a, a = alpha (base) / beta (others); clip = softmax(75 * cos).
             ensemble=dict(alpha=0.1, beta=0.8, clip_temperature=75.0))),
-    train_cfg=dict(
-        rpn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
-                match_low_quality=True, ignore_iof_thr=-1),
-            sampler=dict(
-                type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False),
-        rpn_proposal=dict(
-            nms_pre=2000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
-        rcnn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
-                match_low_quality=False, ignore_iof_thr=-1),
-            sampler=dict(
-                type='RandomSampler', num=512, pos_fraction=0.25, neg_pos_ub=-1, add_gt_as_proposals=True),
-            pos_weight=-1,
-            debug=False)),
-    test_cfg=dict(
-        rpn=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
-        rcnn=dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)))
+    # train_cfg and the RPN's test_cfg: configs/_base_/models/two_stage_assigners.py
+    test_cfg=dict(rcnn=dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)))
 
 # Fail fast if a dataset's class list and the detector's classes differ in number (labels would shift).
 custom_hooks = [dict(type='ClassVocabularyCheckHook')]

@@ -1,0 +1,18 @@
+"""The demo's epoch settings drive the learning-rate schedules of its configs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ovdet.embedded import _load_cfg
+
+
+@pytest.mark.parametrize('config, epochs', [('clip_pretrain', 3), ('clim', 9), ('fvit', 1)])
+def test_cosine_decay_ends_with_the_demo_epochs(tmp_path: Path, config: str, epochs: int) -> None:
+    cfg = _load_cfg(config, tmp_path, {'train_cfg.max_epochs': epochs})
+    assert cfg.train_cfg.max_epochs == epochs
+    cosine = [s for s in cfg.param_scheduler if s['type'] == 'CosineAnnealingLR']
+    assert cosine and all(s['end'] == epochs and s['T_max'] == epochs for s in cosine)
+    warmup = [s for s in cfg.param_scheduler if not s.get('by_epoch', True)]
+    assert warmup, 'iteration-based warm-up is left alone'
