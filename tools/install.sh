@@ -83,11 +83,12 @@ if ! "$PY" -c "import mmcv, mmcv.ops, sys; sys.exit(0 if mmcv.__version__ == '$M
         say "using cached mmcv wheel from $wheel_dir"
     fi
     pip_install --no-deps "$wheel_dir"/*mmcv-*.whl
-    pip_install addict packaging pyyaml yapf
 fi
 
 say "installing the $OPENMMLAB OpenMMLab packages, open_clip and the rest"
-pip_install "${REQS[@]}"
+# mmcv's own dependencies come with the rest (not right after its --no-deps wheel, where pip would
+# report mmengine and opencv as missing).
+pip_install "${REQS[@]}" addict packaging pyyaml yapf
 pip_install --no-deps -e .
 
 "$PY" - <<'PY'
