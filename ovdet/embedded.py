@@ -11,6 +11,8 @@ same ``_base_`` files as the real-scale configs):
 6. ``fvit``: F-ViT trained on base-class boxes only, on the refined, frozen CLIP;
 7. ``ov_eval``: novel / base / all AP50, next to a chance baseline on the same boxes;
 8. ``inference``: detections for a free-text vocabulary on a val image, drawn to a PNG.
+9. ``embed_without_clim`` / ``fvit_without_clim`` / ``ov_eval_without_clim``: stages 5-7 on the
+   pre-trained CLIP, i.e. the same detector without CLIM (``DemoSettings.compare_without_clim``).
 
 Every stage is cached in ``<work_dir>/<stage>/stage.json`` under a key made of its settings, its
 config text and the keys of the stages it uses: re-running reuses what is unchanged.
@@ -56,6 +58,8 @@ class DemoSettings:
     fvit_epochs: int = 1
     fvit_images: int = 2000  # F-ViT trains on the first N base-annotated train images
     vocab: str = 'star, ring, arrow, circle, square'
+    # Also train and evaluate F-ViT on the CLIP before CLIM: CLIM's effect on detection (about 70 s).
+    compare_without_clim: bool = True
     demo_image_index: int = 0
     overrides: dict[str, dict] = field(default_factory=dict)
 
@@ -235,7 +239,7 @@ class EmbeddedPipeline:
 
         return self.cache.run('region', key, evaluate)
 
-    def embed(self, data: dict, clip_stage: dict) -> dict:
+    def embed(self, data: dict, clip_stage: dict, name: str = 'embed') -> dict:
         root = data['result']['root']
         key = ['embed', data['key'], clip_stage['key'], _demo_templates()]
 
@@ -252,9 +256,9 @@ class EmbeddedPipeline:
             np.save(path, emb)
             return {'class_embeddings': str(path), 'classes': list(names)}
 
-        return self.cache.run('embed', key, run)
+        return self.cache.run(name, key, run)
 
-    def fvit(self, data: dict, clip_stage: dict, embed: dict) -> dict:
+    def fvit(self, data: dict, clip_stage: dict, embed: dict, name: str = 'fvit') -> dict:
         root = data['result']['root']
         options = {**_detection_paths(root), 'train_cfg.max_epochs': self.settings.fvit_epochs,
                    'train_dataloader.dataset.indices': self.settings.fvit_images,
@@ -271,9 +275,9 @@ class EmbeddedPipeline:
             ckpt = stage_dir / f'epoch_{self.settings.fvit_epochs}.pth'
             return {'checkpoint': str(ckpt), 'options': options}
 
-        return self.cache.run('fvit', key, train)
+        return self.cache.run(name, key, train)
 
-    def ov_eval(self, data: dict, fvit: dict) -> dict:
+    def ov_eval(self, data: dict, fvit: dict, name: str = 'ov_eval') -> dict:
         root = data['result']['root']
         key = ['ov_eval', fvit['key']]
 
@@ -286,7 +290,7 @@ class EmbeddedPipeline:
             cfg.load_from = fvit['result']['checkpoint']
             return _scalar_metrics(_runner(cfg).test())
 
-        return self.cache.run('ov_eval', key, evaluate)
+        return self.cache.run(name, key, evaluate)
 
     def inference(self, data: dict, fvit: dict) -> dict:
         root = data['result']['root']
@@ -317,8 +321,14 @@ class EmbeddedPipeline:
         fvit = self.fvit(data, clim, embed)
         ov = self.ov_eval(data, fvit)
         inference = self.inference(data, fvit)
+        ov_without_clim = None
+        if self.settings.compare_without_clim:
+            # The same detector recipe on the pre-trained CLIP: CLIM's effect on open-vocabulary detection.
+            embed0 = self.embed(data, pretrain, name='embed_without_clim')
+            fvit0 = self.fvit(data, pretrain, embed0, name='fvit_without_clim')
+            ov_without_clim = self.ov_eval(data, fvit0, name='ov_eval_without_clim')['result']
         summary = {'settings': asdict(self.settings), 'region': region['result'], 'ov': ov['result'],
-                   'inference': inference['result'],
+                   'ov_without_clim': ov_without_clim, 'inference': inference['result'],
                    'seconds': {k: v['seconds'] for k, v in self.cache.records.items()},
                    'reused': {k: v['reused'] for k, v in self.cache.records.items()}}
         (self.work_dir / 'summary.json').write_text(json.dumps(summary, indent=2, default=str))
@@ -383,6 +393,10 @@ def format_summary(summary: dict) -> str:
         chance = _find(ov, f'chance/{split}_ap50')
         if det is not None:
             rows.append((f'{split} AP50 (F-ViT | chance baseline)', f'{100 * det:6.2f} | {100 * (chance or 0):6.2f}'))
+    for split in ('novel', 'base', 'all'):
+        det = _find(summary.get('ov_without_clim') or {}, f'ov_coco/{split}_ap50')
+        if det is not None:
+            rows.append((f'{split} AP50 without CLIM (F-ViT on the pre-trained CLIP)', f'{100 * det:6.2f}'))
     for stage, secs in summary['seconds'].items():
         note = ' (reused)' if summary['reused'].get(stage) else ''
         rows.append((f'time: {stage}', f'{secs:6.1f} s{note}'))

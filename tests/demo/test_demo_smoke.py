@@ -2,6 +2,7 @@
 and a second run reuses every finished stage."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def test_demo_pipeline_smoke(tmp_path: Path) -> None:
     assert not any(summary['reused'].values())
     table = format_summary(summary)
     assert 'novel AP50' in table and 'region mAcc box_top1' in table
+    # The comparison detector runs the same recipe on the pre-trained (not CLIM-refined) CLIP.
+    assert set(summary['ov_without_clim']) == set(summary['ov'])
+    assert 'novel AP50 without CLIM' in table
+    clip_of = {name: json.loads((tmp_path / name / 'stage.json').read_text())['result']['options'][
+        'model.backbone.clip_cfg.pretrained'] for name in ('fvit', 'fvit_without_clim')}
+    assert Path(clip_of['fvit']).parent.name == 'clim'
+    assert Path(clip_of['fvit_without_clim']).parent.name == 'pretrain'
 
     # Second run: everything comes from the stage cache, results unchanged.
     again = EmbeddedPipeline(tmp_path, settings, log=messages.append).run()
