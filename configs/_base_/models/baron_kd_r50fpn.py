@@ -5,7 +5,7 @@ class_embeddings = 'data/ov_coco/ov_coco_65_vitb16.npy'
 norm_cfg = dict(type='BN', requires_grad=True)
 fc_out_channels = 1024
 
-_base_ = ['./two_stage_assigners.py']
+_base_ = ['./two_stage_fpn.py']
 
 model = dict(
     type='BaronKD',
@@ -28,23 +28,8 @@ model = dict(
         style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='ckpt/resnet50-0676ba61.pth')),
     neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5),
-    rpn_head=dict(
-        type='RPNHead',
-        in_channels=256,
-        feat_channels=256,
-        anchor_generator=dict(
-            type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder', target_means=[0.0, 0.0, 0.0, 0.0], target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
     roi_head=dict(
         type='BaronRoIHead',
-        bbox_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-            out_channels=256,
-            featmap_strides=[4, 8, 16, 32]),
         bbox_head=dict(
             # F-ViT's text-embedding head: classifier = class text embeddings + learned background;
             # novel / unevaluated logits masked to -inf in training. No CLIP score ensemble at test.
@@ -77,7 +62,7 @@ model = dict(
     word_cfg=dict(in_features=fc_out_channels, words_per_region=6, word_dropout=0.5),
     bag_loss=dict(temperature=30.0, loss_weight=1.0, queue_size=1024),
     single_loss=dict(temperature=50.0, loss_weight=0.1, queue_size=1024),
-    # train_cfg and the RPN's test_cfg: configs/_base_/models/two_stage_assigners.py
+    # train_cfg and the RPN's test_cfg: configs/_base_/models/two_stage_fpn.py
     test_cfg=dict(rcnn=dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
 
 # Fail fast if the dataset's class list and the detector's classes differ in number.

@@ -3,7 +3,7 @@
 # The classifier is a class text-embedding file (tools/gen_text_embeddings.py); configs that use this
 # base set roi_head.bbox_head.{class_embeddings, num_classes, class_weights} for their dataset.
 
-_base_ = ['./two_stage_assigners.py']
+_base_ = ['./two_stage_fpn.py']
 
 # OpenAI weights were trained with QuickGELU; saying so here (not only inferring it from the file)
 # lets a trained detector checkpoint be rebuilt without the original CLIP file (ovdet.apis.load_detector).
@@ -31,24 +31,9 @@ model = dict(
         out_channels=256,
         num_outs=5,
         norm_cfg=norm_cfg),
-    rpn_head=dict(
-        type='RPNHead',
-        in_channels=256,
-        feat_channels=256,
-        num_convs=2,
-        anchor_generator=dict(
-            type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder', target_means=[0.0, 0.0, 0.0, 0.0], target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    rpn_head=dict(num_convs=2),  # the rest: two_stage_fpn.py
     roi_head=dict(
         type='FViTRoIHead',
-        bbox_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-            out_channels=256,
-            featmap_strides=[4, 8, 16, 32]),
         bbox_head=dict(
             type='TextEmbeddingBBoxHead',
             class_embeddings='data/ov_coco/ov_coco_65_vitb16.npy',
@@ -72,7 +57,7 @@ model = dict(
             loss_bbox=dict(type='L1Loss', loss_weight=1.0),
             # final = det^(1-a) * clip^a, a = alpha (base) / beta (others); clip = softmax(75 * cos).
             ensemble=dict(alpha=0.1, beta=0.8, clip_temperature=75.0))),
-    # train_cfg and the RPN's test_cfg: configs/_base_/models/two_stage_assigners.py
+    # train_cfg and the RPN's test_cfg: configs/_base_/models/two_stage_fpn.py
     test_cfg=dict(rcnn=dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)))
 
 # Fail fast if a dataset's class list and the detector's classes differ in number (labels would shift).

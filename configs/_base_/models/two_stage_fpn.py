@@ -1,7 +1,23 @@
-# RPN and RoI-head training targets and RPN test-time proposals shared by the two-stage detectors
-# (F-ViT, BARON-KD): the Faster R-CNN FPN recipe. Model bases inherit it and add their test-time
-# RoI-head settings.
+# What the two-stage detectors (F-ViT, BARON-KD) share of the Faster R-CNN FPN recipe: the RPN head,
+# the RoI feature extractor, the RPN / RoI-head training targets and the RPN's test-time proposals.
+# Model bases inherit it and add their backbone, neck, RoI head type, bbox head and test-time RoI settings.
 model = dict(
+    rpn_head=dict(
+        type='RPNHead',
+        in_channels=256,
+        feat_channels=256,
+        anchor_generator=dict(
+            type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder', target_means=[0.0, 0.0, 0.0, 0.0], target_stds=[1.0, 1.0, 1.0, 1.0]),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    roi_head=dict(
+        bbox_roi_extractor=dict(
+            type='SingleRoIExtractor',
+            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+            out_channels=256,
+            featmap_strides=[4, 8, 16, 32])),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(
