@@ -19,6 +19,7 @@ config text and the keys of the stages it uses: re-running reuses what is unchan
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -350,11 +351,16 @@ def _detection_paths(root: str) -> dict[str, Any]:
             'test_evaluator.ann_file': ann}
 
 
-def _demo_templates() -> list[str]:
-    """The prompt templates of the demo CLIP (``demo_templates`` of its base config)."""
+@functools.lru_cache(maxsize=1)
+def _demo_templates_cached() -> tuple[str, ...]:
     from mmengine.config import Config
 
-    return list(Config.fromfile(str(DEMO_CONFIGS / 'clim.py')).model.region_eval.templates)
+    return tuple(Config.fromfile(str(DEMO_CONFIGS / 'clim.py')).model.region_eval.templates)
+
+
+def _demo_templates() -> list[str]:
+    """The prompt templates of the demo CLIP (``demo_templates`` of its base config), parsed once."""
+    return list(_demo_templates_cached())
 
 
 def _class_names(root: str) -> list[str]:
