@@ -38,13 +38,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import mmcv
+    from ovdet.apis import ImageReadError, detect, load_detector, parse_vocabulary, read_image
 
-    from ovdet.apis import detect, load_detector, parse_vocabulary
-
+    try:
+        image = read_image(args.image)  # BGR; checked before the model is built
+    except (FileNotFoundError, ImageReadError) as e:
+        print(f'demo: error: {e}', file=sys.stderr)
+        return 2
     model = load_detector(args.config, args.checkpoint, device=args.device)
     base = parse_vocabulary(args.base_classes) if args.base_classes.strip() else []
-    image = mmcv.imread(args.image)  # BGR
     result = detect(image, args.vocab, model=model, base_classes=base, templates=args.templates,
                     score_thr=args.score_thr, out_file=args.out, draw_thr=args.score_thr)
     classes = model.dataset_meta.get('classes') or ()

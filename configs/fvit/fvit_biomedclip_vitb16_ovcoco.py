@@ -6,15 +6,15 @@
 #   python tools/check_ckpt.py --config configs/fvit/fvit_biomedclip_vitb16_ovcoco.py
 # The class embeddings must come from BiomedCLIP's own (PubMedBERT) text tower (CLIM keeps
 # the text tower frozen, so the same file serves the CLIM-refined model below):
-#   python tools/gen_text_embeddings.py --model biomedclip --classes ov_coco_65 --templates full \
-#       --out data/ov_coco/ov_coco_65_biomedclip_vitb16.npy
+#   python tools/gen_text_embeddings.py --model biomedclip --classes coco_80 --templates vild \
+#       --out data/ov_coco/ov_coco_80_biomedclip_vitb16_vild.npy
 #   tools/dist_train.sh configs/fvit/fvit_biomedclip_vitb16_ovcoco.py 8
 # On a CLIM-refined BiomedCLIP (configs/clim_coco_biomedclip_vitb16.py; the export records its class and
 # architecture):
 #   --cfg-options model.backbone.clip_cfg.pretrained=work_dirs/clim_coco_biomedclip_vitb16/clip_latest.pt
 _base_ = ['./fvit_vitb16_ovcoco.py']
 
-class_embeddings = 'data/ov_coco/ov_coco_65_biomedclip_vitb16.npy'
+class_embeddings = 'data/ov_coco/ov_coco_80_biomedclip_vitb16_vild.npy'
 model = dict(
     backbone=dict(clip_cfg=dict(_delete_=True, type='ZooModel', name='biomedclip')),
     roi_head=dict(bbox_head=dict(class_embeddings=class_embeddings)))

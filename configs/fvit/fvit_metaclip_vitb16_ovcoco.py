@@ -3,14 +3,14 @@
 # are unchanged; the class embeddings must come from MetaCLIP's own text tower:
 #   python tools/gen_text_embeddings.py --model-name ViT-B-16 --quick-gelu true \
 #       --pretrained ckpt/models--timm--vit_base_patch16_clip_224.metaclip_400m \
-#       --classes ov_coco_65 --templates full --out data/ov_coco/ov_coco_65_metaclip_vitb16.npy
+#       --classes coco_80 --templates vild --out data/ov_coco/ov_coco_80_metaclip_vitb16_vild.npy
 #   python tools/check_ckpt.py --config configs/fvit/fvit_metaclip_vitb16_ovcoco.py
 #   tools/dist_train.sh configs/fvit/fvit_metaclip_vitb16_ovcoco.py 8
 # On a CLIM-refined MetaCLIP (configs/clim_coco_metaclip_vitb16.py):
 #   --cfg-options model.backbone.clip_cfg.pretrained=work_dirs/clim_coco_metaclip_vitb16/clip_latest.pt
 _base_ = ['./fvit_vitb16_ovcoco.py']
 
-class_embeddings = 'data/ov_coco/ov_coco_65_metaclip_vitb16.npy'
+class_embeddings = 'data/ov_coco/ov_coco_80_metaclip_vitb16_vild.npy'
 model = dict(
     backbone=dict(
         clip_cfg=dict(model_name='ViT-B-16', quick_gelu=True,

@@ -10,4 +10,4 @@ model = dict(
         # The ViT-B/16 choice (3, 5, 7, 11) of 12 blocks, scaled to 24 blocks.
         out_indices=(7, 11, 15, 23)),
     neck=dict(in_channels=[clip_width] * 4),
-    roi_head=dict(bbox_head=dict(class_embeddings='data/ov_coco/ov_coco_65_vitl14.npy')))
+    roi_head=dict(bbox_head=dict(class_embeddings='data/ov_coco/ov_coco_80_vitl14_vild.npy')))

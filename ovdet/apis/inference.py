@@ -28,7 +28,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from torch import nn
 
-__all__ = ['load_detector', 'detect', 'parse_vocabulary']
+__all__ = ['ImageReadError', 'load_detector', 'detect', 'parse_vocabulary', 'read_image']
 
 
 def parse_vocabulary(vocabulary: str | Sequence[str]) -> list[str]:
@@ -138,9 +138,36 @@ def _test_pipeline(cfg: Config, from_array: bool):
         if kind == 'LoadAnnotations':
             continue  # a user's image has no annotations
         if kind == 'LoadImageFromFile' and from_array:
-            step = dict(type='mmdet.LoadImageFromNDArray')
+            # Same dtype as the file path gives (the reference loads float32).
+            step = dict(type='mmdet.LoadImageFromNDArray', to_float32=step.get('to_float32', False))
         steps.append(step)
     return Compose(steps)
+
+
+class ImageReadError(ValueError):
+    """An input image is missing or cannot be decoded (the message names the file)."""
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file into an (H, W, 3) uint8 BGR array.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ImageReadError: the file exists but is not a decodable image (names the file).
+    """
+    import mmcv
+
+    path = os.fspath(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image not found: {path}')
+    try:
+        image = mmcv.imread(path)  # BGR; None when OpenCV cannot decode the bytes
+    except Exception as e:  # noqa: BLE001 - decoders raise many types on broken files
+        raise ImageReadError(f'{path}: could not be decoded as an image ({type(e).__name__}: {e})') from e
+    if image is None or image.size == 0:
+        raise ImageReadError(f'{path}: could not be decoded as an image (not a JPEG / PNG / BMP / ... file, '
+                             f'or truncated)')
+    return image
 
 
 def detect(image: str | os.PathLike | np.ndarray, vocabulary: str | Sequence[str] | None = None,
@@ -183,11 +210,10 @@ def detect(image: str | os.PathLike | np.ndarray, vocabulary: str | Sequence[str
     elif getattr(model, '_ovdet_placeholder_vocabulary', False):
         raise ValueError('this detector has no vocabulary (its class-embedding file was not found): '
                          'pass vocabulary="name, name, ..."')
-    from_array = isinstance(image, np.ndarray)
-    if not from_array and not osp.isfile(image):
-        raise FileNotFoundError(f'image not found: {image}')
-    pipeline = _test_pipeline(model.cfg, from_array)
-    data = pipeline(dict(img=image, img_id=0) if from_array else dict(img_path=os.fspath(image), img_id=0))
+    if not isinstance(image, np.ndarray):
+        image = read_image(image)
+    pipeline = _test_pipeline(model.cfg, from_array=True)
+    data = pipeline(dict(img=image, img_id=0))
     batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
     with torch.no_grad():
         result = model.test_step(batch)[0]

@@ -8,19 +8,20 @@ from fvit_test_utils import REPO_ROOT
 CONFIGS = REPO_ROOT / 'configs' / 'fvit'
 
 
-@pytest.mark.parametrize('name,pretrained', [
-    ('fvit_vitb16_ovcoco.py', 'ckpt/ViT-B-16.pt'),
-    ('fvit_vitb16_clim_ovcoco.py', 'ckpt/openai_vitb16_coco_clim.pt'),
-    ('fvit_vitl14_ovcoco.py', 'ckpt/ViT-L-14.pt'),
+@pytest.mark.parametrize('name,pretrained,quick_gelu', [
+    ('fvit_vitb16_ovcoco.py', 'ckpt/ViT-B-16.pt', False),  # CLIM's reference: plain GELU
+    ('fvit_vitb16_clim_ovcoco.py', 'ckpt/openai_vitb16_coco_clim.pt', False),
+    ('fvit_vitl14_ovcoco.py', 'ckpt/ViT-L-14.pt', True),  # not a reference config
 ])
-def test_recipe(name: str, pretrained: str) -> None:
+def test_recipe(name: str, pretrained: str, quick_gelu: bool) -> None:
     from mmengine.config import Config
 
     cfg = Config.fromfile(str(CONFIGS / name))
     model = cfg.model
-    assert model.backbone.clip_cfg.pretrained == pretrained and model.backbone.clip_cfg.quick_gelu is True
+    assert model.backbone.clip_cfg.pretrained == pretrained and model.backbone.clip_cfg.quick_gelu is quick_gelu
     head = model.roi_head.bbox_head
-    assert head.num_classes == 65 and len(head.class_weights) == 65 and head.class_weights.count(0.0) == 17
+    # All 80 COCO classes live; 48 base train, 17 novel + 15 unevaluated have weight 0.
+    assert head.num_classes == 80 and len(head.class_weights) == 80 and head.class_weights.count(0.0) == 32
     assert head.bg_weight == 0.6 and head.temperature == 50.0 and head.reg_class_agnostic
     assert (head.num_shared_convs, head.num_shared_fcs) == (4, 2)
     assert head.ensemble == dict(alpha=0.1, beta=0.8, clip_temperature=75.0)
@@ -48,9 +49,12 @@ def test_vitb16_model_builds_with_random_weights() -> None:
 
     cfg = Config.fromfile(str(CONFIGS / 'fvit_vitb16_ovcoco.py'))
     cfg.model.backbone.clip_cfg.pretrained = None
-    cfg.model.roi_head.bbox_head.class_embeddings = np.eye(65, 512, dtype=np.float32)
+    cfg.model.roi_head.bbox_head.class_embeddings = np.eye(80, 512, dtype=np.float32)
     model = MODELS.build(cfg.model)
     assert model.backbone.clip.vision_width == 768 and model.backbone.out_indices == (3, 5, 7, 11)
+    # The reference's plain GELU, not QuickGELU, in every block of the detector's ViT.
+    acts = {type(b.mlp.gelu).__name__ for b in model.backbone.clip.visual.transformer.resblocks}
+    assert acts == {'GELU'}
     assert model.roi_head.bbox_head.classifier.embed_dim == 512
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in model.backbone.clip.parameters())

@@ -29,15 +29,22 @@ def _head(**kwargs):
 
 
 def _hand_fused(logits: torch.Tensor, clip_feats: torch.Tensor, emb: np.ndarray, base: list[int],
-                alpha: float = 0.1, beta: float = 0.8, clip_temp: float = 75.0) -> torch.Tensor:
+                bg: torch.Tensor, alpha: float = 0.1, beta: float = 0.8, clip_temp: float = 75.0) -> torch.Tensor:
+    """(N, C + 1): the CLIP softmax runs over the classes and the background embedding ``bg``; the
+    background column is base (alpha), like the classes in ``base``."""
     det = logits.double().softmax(dim=-1)
-    e = torch.from_numpy(emb).double()
+    e = torch.cat([torch.from_numpy(emb).double(), bg.double().reshape(1, -1)])
     clip = (clip_temp * F.normalize(clip_feats.double(), dim=-1) @ F.normalize(e, dim=-1).t()).softmax(dim=-1)
-    out = torch.empty(logits.shape[0], emb.shape[0], dtype=torch.float64)
-    for j in range(emb.shape[0]):
-        a = alpha if j in base else beta
+    num = emb.shape[0]
+    out = torch.empty(logits.shape[0], num + 1, dtype=torch.float64)
+    for j in range(num + 1):
+        a = alpha if (j in base or j == num) else beta
         out[:, j] = det[:, j] ** (1 - a) * clip[:, j] ** a
     return out
+
+
+def _bg(head) -> torch.Tensor:
+    return head.classifier.background_embedding().detach()
 
 
 def test_fused_scores_equal_hand_computation() -> None:
@@ -45,13 +52,12 @@ def test_fused_scores_equal_hand_computation() -> None:
     logits = torch.randn(7, C + 1) * 3
     feats = torch.randn(7, D)
     scores = head.class_scores(logits, feats)
-    expected = _hand_fused(logits, feats, _embeddings(), BASE)
-    torch.testing.assert_close(scores[:, :C].double(), expected, rtol=1e-5, atol=1e-7)
-    # Background column: the detector's own probability (ignored by NMS).
-    torch.testing.assert_close(scores[:, C], logits.softmax(-1)[:, C])
+    expected = _hand_fused(logits, feats, _embeddings(), BASE, _bg(head))
+    # atol: a CLIP probability below float32 range underflows to 0 (0^0.1 = 0, in float64 ~3e-6).
+    torch.testing.assert_close(scores.double(), expected, rtol=1e-5, atol=1e-5)
     # Base and novel really use different exponents (a swapped mask gives other numbers).
-    swapped = _hand_fused(logits, feats, _embeddings(), NOVEL)
-    assert not torch.allclose(scores[:, :C].double(), swapped, rtol=1e-3)
+    swapped = _hand_fused(logits, feats, _embeddings(), NOVEL, _bg(head))
+    assert not torch.allclose(scores[:, :C].double(), swapped[:, :C], rtol=1e-3)
     # Without CLIP features: plain detector softmax.
     torch.testing.assert_close(head.class_scores(logits, None), logits.softmax(-1))
 
@@ -79,8 +85,8 @@ def test_roi_head_pools_clip_over_proposals_and_fuses() -> None:
         logits = roi_head._bbox_forward(x, rois)['cls_score']
     pooled = roi_align(dense, torch.cat([rois[:, :1], rois[:, 1:] / 16], dim=1), output_size=(1, 1),
                        spatial_scale=1.0, sampling_ratio=-1, aligned=True).flatten(1)
-    expected = _hand_fused(logits, pooled, _embeddings(), BASE)
-    torch.testing.assert_close(raw[0].scores[:, :C].double(), expected, rtol=1e-5, atol=1e-7)
+    expected = _hand_fused(logits, pooled, _embeddings(), BASE, _bg(roi_head.bbox_head))
+    torch.testing.assert_close(raw[0].scores.double(), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_novel_logits_are_minus_inf_and_get_exactly_zero_gradient() -> None:
@@ -132,8 +138,8 @@ def test_custom_vocabulary_is_novel_by_default() -> None:
     head.set_vocabulary(new)
     assert head.num_classes == 3 and not head.base_mask.any()
     logits, feats = torch.randn(4, 4), torch.randn(4, D)
-    expected = _hand_fused(logits, feats, new.numpy(), base=[])
-    scores = head.class_scores(logits, feats)[:, :3].double()
+    expected = _hand_fused(logits, feats, new.numpy(), [], _bg(head))
+    scores = head.class_scores(logits, feats).double()
     torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-7)
     head.set_vocabulary(new, base_mask=[True, False, False])
     assert head.base_mask.tolist() == [True, False, False]

@@ -13,19 +13,20 @@ num_classes = len(classes)
 class_weights = [0.0 if c in novel_classes else 1.0 for c in classes]
 image_size = (128, 128)
 
+# The reference pipeline's order and quirks (float32 images, pad then flip, its pad value) at 128 px.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', to_float32=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomResize', scale=image_size, ratio_range=(0.5, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size, recompute_bbox=True,
          allow_negative_crop=True),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
-    dict(type='RandomFlip', prob=0.5),
     dict(type='Pad', size=image_size, pad_val=_base_.pad_val),
+    dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', to_float32=True),
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='Pad', size=image_size, pad_val=_base_.pad_val),
     dict(type='LoadAnnotations', with_bbox=True),

@@ -5,9 +5,12 @@
 
 _base_ = ['./two_stage_fpn.py']
 
-# OpenAI weights were trained with QuickGELU; saying so here (not only inferring it from the file)
-# lets a trained detector checkpoint be rebuilt without the original CLIP file (ovdet.apis.load_detector).
-clip_cfg = dict(type='CLIPModel', model_name='ViT-B-16', quick_gelu=True, pretrained='ckpt/ViT-B-16.pt')
+# Plain GELU: CLIM's reference builds the detector's ViT from a file path, which gives GELU although the
+# OpenAI / CLIM weights were trained with QuickGELU; its published numbers come from that detector
+# (docs/reference_parity.md; configs/fvit/*_quickgelu.py is the principled, unmeasured alternative).
+# Stating the activation here (not inferring it from the file) also lets a trained detector checkpoint
+# be rebuilt without the original CLIP file (ovdet.apis.load_detector).
+clip_cfg = dict(type='CLIPModel', model_name='ViT-B-16', quick_gelu=False, pretrained='ckpt/ViT-B-16.pt')
 clip_width = 768
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # tools/train.py reverts SyncBN to BN without CUDA
 
@@ -36,15 +39,18 @@ model = dict(
         type='FViTRoIHead',
         bbox_head=dict(
             type='TextEmbeddingBBoxHead',
-            class_embeddings='data/ov_coco/ov_coco_65_vitb16.npy',
-            num_classes=65,
+            class_embeddings='data/ov_coco/ov_coco_80_vitb16_vild.npy',
+            num_classes=80,
             class_weights=None,  # set per dataset: 1 base, 0 novel / unevaluated
             bg_weight=0.6,
+            background='learned',  # a linear layer with bias on the constant 1; also CLIP's background column
             temperature=50.0,
             in_channels=256,
             roi_feat_size=7,
             num_shared_convs=4,
             num_shared_fcs=2,
+            num_cls_fcs=1,  # one more fc on each branch after the shared ones (the reference head)
+            num_reg_fcs=1,
             conv_out_channels=256,
             fc_out_channels=1024,
             norm_cfg=norm_cfg,
@@ -55,7 +61,8 @@ model = dict(
                 target_stds=[0.1, 0.1, 0.2, 0.2]),
             loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
             loss_bbox=dict(type='L1Loss', loss_weight=1.0),
-            # final = det^(1-a) * clip^a, a = alpha (base) / beta (others); clip = softmax(75 * cos).
+            # final = det^(1-a) * clip^a per column, a = alpha (weight > 0: base classes and the background)
+            # / beta (others); clip = softmax over classes + background of 75 * cos.
             ensemble=dict(alpha=0.1, beta=0.8, clip_temperature=75.0))),
     # train_cfg and the RPN's test_cfg: configs/_base_/models/two_stage_fpn.py
     test_cfg=dict(rcnn=dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)))

@@ -30,8 +30,10 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
     """Open-vocabulary RoI box head trained on base classes only (F-VLM / CLIPSelf / CLIM's F-ViT).
 
     Structure: ``num_shared_convs`` 3x3 convs (with ``norm_cfg``) then ``num_shared_fcs`` fcs on the
-    RoI features; a :class:`TextEmbeddingClassifier` (region embedding vs. class text embeddings +
-    learned background, learnable temperature) and a class-agnostic box regressor on top.
+    RoI features, then ``num_cls_fcs`` more fcs on the classification branch and ``num_reg_fcs`` on the
+    regression branch (F-ViT's reference: 4 + 2, then 1 and 1); a :class:`TextEmbeddingClassifier`
+    (region embedding vs. class text embeddings + background embedding, learnable temperature) and a
+    class-agnostic box regressor on top.
 
     Training: cross entropy over the classes whose weight is > 0 plus background. The logits of
     zero-weight classes (novel / unevaluated) are set to ``-inf`` before the softmax, so they are not
@@ -39,22 +41,27 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
     background gets ``bg_weight``.
 
     Test: with CLIP region features (see :class:`FViTRoIHead`), scores are the geometric ensemble
-    ``det^(1-a) * clip^a`` (:func:`fuse_scores`); classes with weight > 0 count as base (``alpha``),
-    all others as novel (``beta``). Without them, the detector's softmax alone.
+    ``det^(1-a) * clip^a`` (:func:`fuse_scores`) over the classes **and the background column**: the
+    CLIP softmax runs over the class embeddings plus the classifier's background embedding. Columns
+    with a training weight > 0 (base classes and the background) take ``alpha``, all others (novel,
+    unevaluated) ``beta``. Without CLIP features, the detector's softmax alone.
 
     Args:
         class_embeddings: ``.npy`` (C, D) (or array) of class text embeddings, dataset class order.
         num_classes: C, the dataset's number of classes; must match the file (checked at build).
         class_weights: C per-class loss weights, 0 for classes never trained with boxes (default: all 1).
         bg_weight: background loss weight (0.6 in the reference).
-        background_row: the embedding file ends with a background row (ignored: the background is learned).
+        background_row: the embedding file ends with a background row.
+        background: the background embedding, ``'learned'`` (reference), ``'zero'`` or ``'text'`` (the
+            file's background row); see :class:`TextEmbeddingClassifier`.
         temperature / learn_temperature: classifier temperature (init 50, learnable).
         ensemble: ``dict(alpha, beta, clip_temperature)`` for the test-time ensemble, ``None`` to disable.
         Remaining arguments as :class:`ConvFCBBoxHead` (defaults: 4 shared convs + 2 shared fcs,
-        class-agnostic regression).
+        class-agnostic regression; the F-ViT config adds ``num_cls_fcs=1, num_reg_fcs=1``).
 
     Shapes:
         forward: RoI features (N, in_channels, roi, roi) -> (cls_score (N, C + 1) logits, bbox_pred (N, 4)).
+        class_scores: logits (N, C + 1) and CLIP features (N, D) -> scores (N, C + 1), background last.
     """
 
     def __init__(self,
@@ -63,6 +70,7 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
                  class_weights: Sequence[float] | None = None,
                  bg_weight: float = 0.6,
                  background_row: bool = False,
+                 background: str = 'learned',
                  temperature: float = 50.0,
                  learn_temperature: bool = True,
                  ensemble: dict | None = _DEFAULT_ENSEMBLE,
@@ -93,7 +101,8 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
             reg_class_agnostic=reg_class_agnostic,
             loss_cls=loss_cls,
             cls_predictor_cfg=dict(type='TextEmbeddingClassifier', class_embeddings=class_embeddings,
-                                   background_row=background_row, temperature=temperature,
+                                   background_row=background_row, background=background,
+                                   temperature=temperature,
                                    learn_temperature=learn_temperature),
             **kwargs)
         self.bg_weight = float(bg_weight)
@@ -112,6 +121,11 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
     def base_mask(self) -> Tensor:
         """(C,) bool: classes trained with boxes (ensemble weight alpha); the others get beta."""
         return self.class_weights > 0
+
+    @property
+    def base_columns(self) -> Tensor:
+        """(C + 1,) bool: score columns with a training weight > 0, the background (``bg_weight``) included."""
+        return torch.cat([self.base_mask, self.base_mask.new_ones(1)])
 
     @property
     def uses_clip_scores(self) -> bool:
@@ -146,8 +160,7 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
     # ------------------------------------------------------------------------------------------
     def mask_untrained_logits(self, cls_score: Tensor) -> Tensor:
         """(N, C + 1) logits with every zero-weight class set to -inf (background kept)."""
-        keep = torch.cat([self.base_mask, self.base_mask.new_ones(1)])
-        return cls_score.masked_fill(~keep, float('-inf'))
+        return cls_score.masked_fill(~self.base_columns, float('-inf'))
 
     def loss(self, cls_score: Tensor, bbox_pred: Tensor, rois: Tensor, labels: Tensor, label_weights: Tensor,
              bbox_targets: Tensor, bbox_weights: Tensor, reduction_override: str | None = None) -> dict:
@@ -179,14 +192,14 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
             clip_feats: (N, D) CLIP region features, or None (detector scores only).
 
         Returns:
-            (N, C + 1) scores, background last.
+            (N, C + 1) scores, background last (fused like the classes when CLIP features are given).
         """
         det = F.softmax(cls_score.float(), dim=-1)
         if clip_feats is None or self.ensemble is None:
             return det
         clip = clip_class_probs(clip_feats, self.classifier.class_embeddings,
-                                self.ensemble['clip_temperature'])
-        return fuse_scores(det, clip, self.base_mask, self.ensemble['alpha'], self.ensemble['beta'])
+                                self.classifier.background_embedding().detach(), self.ensemble['clip_temperature'])
+        return fuse_scores(det, clip, self.base_columns, self.ensemble['alpha'], self.ensemble['beta'])
 
     def predict_by_feat(self, rois: tuple[Tensor], cls_scores: tuple[Tensor], bbox_preds: tuple[Tensor],
                         batch_img_metas: list[dict], rcnn_test_cfg: ConfigDict | None = None,
