@@ -1,5 +1,5 @@
 """BARON test fixtures: a workspace with generated shapes data, a tiny CLIP teacher checkpoint and its
-class embeddings, laid out where configs/tiny/baron_tiny.py expects them."""
+"attn12" class embeddings, laid out where configs/tiny/baron_tiny.py expects them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +13,21 @@ from tests.helpers import make_tiny_detector_workspace
 @pytest.fixture(scope='session')
 def baron_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``data/shapes/`` (8 train / 4 val images, 128 px), ``ckpt/tiny_clip.pt`` and
-    ``data/shapes/shapes_tiny.npy`` under one root."""
-    return make_tiny_detector_workspace(tmp_path_factory.mktemp('baron_ws'))
+    ``data/shapes/shapes_tiny_attn12.npy`` (the 10 class names, one prompt each) under one root."""
+    import numpy as np
+    import torch
+
+    from clim.models import CLIPModel
+    from ovdet.models.baron import attn12_class_embeddings
+
+    ws = make_tiny_detector_workspace(tmp_path_factory.mktemp('baron_ws'))
+    clip = CLIPModel(pretrained=str(ws['clip_ckpt'])).eval()
+    with torch.no_grad():
+        emb = attn12_class_embeddings(clip, [[f'a photo of a {c}.'] for c in ws['classes']])
+    path = ws['root'] / 'data' / 'shapes' / 'shapes_tiny_attn12.npy'
+    np.save(path, emb.numpy())
+    ws['attn12'] = path
+    return ws
 
 
 @pytest.fixture
@@ -24,7 +37,7 @@ def tiny_cfg(baron_workspace: dict[str, Path]):
 
     cfg = Config.fromfile(str(TINY_CONFIG))
     cfg.model.teacher.pretrained = str(baron_workspace['clip_ckpt'])
-    cfg.model.roi_head.bbox_head.class_embeddings = str(baron_workspace['embeddings'])
+    cfg.model.roi_head.bbox_head.class_embeddings = str(baron_workspace['attn12'])
     return cfg
 
 

@@ -27,10 +27,14 @@ def _launch(script: str, *args: str, cwd) -> str:
 def test_baron_dist_train_and_dist_test(baron_workspace) -> None:
     root = baron_workspace['root']
     work = root / 'work_dist'
-    log = _launch('dist_train.sh', str(TINY_CONFIG), '2', '--work-dir', str(work), cwd=root)
+    paths = ['--cfg-options', f'model.teacher.pretrained={baron_workspace["clip_ckpt"]}',
+             f'model.roi_head.bbox_head.class_embeddings={baron_workspace["attn12"]}']
+    log = _launch('dist_train.sh', str(TINY_CONFIG), '2', '--work-dir', str(work), *paths, cwd=root)
     assert 'Distributed training: True' in log
+    assert log.count('loss_bag') >= 4, log[-3000:]
     ckpt = work / 'iter_4.pth'
     assert ckpt.is_file()
-    log = _launch('dist_test.sh', str(TINY_CONFIG), str(ckpt), '2', '--work-dir', str(root / 'test_dist'), cwd=root)
+    log = _launch('dist_test.sh', str(TINY_CONFIG), str(ckpt), '2', '--work-dir', str(root / 'test_dist'), *paths,
+                  cwd=root)
     for key in ('novel_ap50', 'base_ap50', 'all_ap50'):
         assert f'ov_coco/{key}' in log, log[-3000:]

@@ -1,19 +1,15 @@
-"""InfoNCE and the feature queues against a hand computation."""
+"""Masked InfoNCE, the queues, the single-region box ids and the positional code against hand computations."""
 from __future__ import annotations
 
 import math
 
 import torch
 
-from ovdet.models.baron import FeatureQueue, QueuedInfoNCE, info_nce
+from ovdet.models.baron import FeatureQueue, QueuedInfoNCE, masked_info_nce, single_region_box_ids, sine_box_code
 
 
 def _unit(rows):
-    out = []
-    for r in rows:
-        n = math.sqrt(sum(v * v for v in r))
-        out.append([v / n for v in r])
-    return out
+    return [[v / math.sqrt(sum(x * x for x in r)) for v in r] for r in rows]
 
 
 def _dot(a, b):
@@ -26,80 +22,99 @@ def _ce(logits, target):
     return -(logits[target] - m - math.log(sum(math.exp(v - m) for v in finite)))
 
 
-def _hand_info_nce(s, t, target, temp, qt=(), qs=()):
-    """Pure-Python reference (lists of floats)."""
-    s, t = _unit(s), _unit(t)
-    qt, qs = _unit(qt) if qt else [], _unit(qs) if qs else []
-    cand_t = t + qt
-    s2t = sum(_ce([temp * _dot(si, c) for c in cand_t], target[i]) for i, si in enumerate(s)) / len(s)
-    cand_s = s + qs
-    t2s = 0.0
-    for i in range(len(s)):
-        logits = []
-        for j, c in enumerate(cand_s):
-            if j < len(s) and j != i and target[j] == target[i]:
-                logits.append(-math.inf)
-            else:
-                logits.append(temp * _dot(t[target[i]], c))
-        t2s += _ce(logits, i)
-    return 0.5 * (s2t + t2s / len(s))
+def _hand(a, b, temp, same, ids=None, qb=(), qb_ids=(), qa=(), qa_ids=()):
+    """Pure-Python reference: 0.5 CE(T a.[b; Qb], diag) + 0.5 CE(T b.[a; Qa], diag)."""
+    a, b = _unit(a), _unit(b)
+    qa, qb = (_unit(q) if q else [] for q in (qa, qb))
+
+    def direction(x, y, q, qid):
+        total = 0.0
+        for i, xi in enumerate(x):
+            logits = [-math.inf if (j != i and same[i][j]) else temp * _dot(xi, yj) for j, yj in enumerate(y)]
+            logits += [-math.inf if ids is not None and qid[k] == ids[i] else temp * _dot(xi, qk)
+                       for k, qk in enumerate(q)]
+            total += _ce(logits, i)
+        return total / len(x)
+
+    return 0.5 * direction(a, b, qb, qb_ids) + 0.5 * direction(b, a, qa, qa_ids)
 
 
-S = [[1.0, 0.2, -0.3], [0.1, 0.9, 0.4], [0.5, -0.5, 0.7], [-0.2, 0.3, 1.0]]
-T = [[0.8, 0.1, -0.1], [0.0, 1.0, 0.6], [0.3, -0.4, 0.9]]
-TARGET = [0, 1, 1, 2]  # students 1 and 2 share teacher 1 (two orderings of one bag)
+A = [[1.0, 0.2, -0.3], [0.1, 0.9, 0.4], [0.5, -0.5, 0.7], [-0.2, 0.3, 1.0]]
+B = [[0.8, 0.1, -0.1], [0.0, 1.0, 0.6], [0.1, 0.8, 0.5], [0.3, -0.4, 0.9]]
+GROUP = [0, 1, 1, 2]  # rows 1 and 2: two orderings of one group -> not negatives of each other
+SAME = [[GROUP[i] == GROUP[j] for j in range(4)] for i in range(4)]
 
 
-def test_info_nce_matches_hand_computation() -> None:
-    got = info_nce(torch.tensor(S), torch.tensor(T), torch.tensor(TARGET), 30.0)
-    assert abs(float(got) - _hand_info_nce(S, T, TARGET, 30.0)) < 1e-4
-    qt, qs = [[0.2, 0.2, 0.9], [-1.0, 0.0, 0.1]], [[0.0, -1.0, 0.2]]
-    got = info_nce(torch.tensor(S), torch.tensor(T), torch.tensor(TARGET), 5.0, torch.tensor(qt), torch.tensor(qs))
-    assert abs(float(got) - _hand_info_nce(S, T, TARGET, 5.0, qt, qs)) < 1e-5
-    # inputs are normalized inside: scaling changes nothing
-    got2 = info_nce(3 * torch.tensor(S), 0.5 * torch.tensor(T), torch.tensor(TARGET), 5.0, torch.tensor(qt),
-                    torch.tensor(qs))
-    assert abs(float(got2) - float(got)) < 1e-5
+def test_masked_info_nce_matches_hand_computation() -> None:
+    mask = torch.tensor(SAME)
+    got = masked_info_nce(torch.tensor(A), torch.tensor(B), 30.0, mask)
+    assert abs(float(got) - _hand(A, B, 30.0, SAME)) < 1e-4
+    no_mask = [[False] * 4 for _ in range(4)]
+    assert abs(float(masked_info_nce(torch.tensor(A), torch.tensor(B), 30.0)) - _hand(A, B, 30.0, no_mask)) < 1e-4
+    assert abs(_hand(A, B, 5.0, SAME) - _hand(A, B, 5.0, no_mask)) > 1e-3  # the mask matters
+    # queues: rows from the anchor's own image are masked
+    ids = [7.0, 7.0, 8.0, 9.0]
+    qb, qb_ids = [[0.2, 0.2, 0.9], [-1.0, 0.0, 0.1], [0.3, 0.3, 0.3]], [8.0, 5.0, 7.0]
+    qa, qa_ids = [[0.0, -1.0, 0.2]], [9.0]
+    got = masked_info_nce(torch.tensor(A), torch.tensor(B), 5.0, mask, torch.tensor(ids),
+                          (torch.tensor(qb), torch.tensor(qb_ids)), (torch.tensor(qa), torch.tensor(qa_ids)))
+    assert abs(float(got) - _hand(A, B, 5.0, SAME, ids, qb, qb_ids, qa, qa_ids)) < 1e-5
 
 
-def test_info_nce_empty_has_graph() -> None:
-    s = torch.zeros(0, 3, requires_grad=True)
-    loss = info_nce(s, torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 30.0)
-    assert float(loss.detach()) == 0.0 and loss.requires_grad
-
-
-def test_feature_queue_fifo_and_wrap() -> None:
-    q = FeatureQueue(4, 2)
-    assert q.get().shape == (0, 2)
-    q.push(torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]))
-    assert q.get()[:, 0].tolist() == [1.0, 2.0, 3.0] and int(q.ptr) == 3
-    q.push(torch.tensor([[4.0, 0.0], [5.0, 0.0]]))  # wraps: 5 overwrites 1
-    assert int(q.count) == 4 and int(q.ptr) == 1
-    assert q.get()[:, 0].tolist() == [5.0, 2.0, 3.0, 4.0]
-    q.push(torch.arange(12.0).view(6, 2))  # more than the size: the last 4 are kept
-    assert sorted(q.get()[:, 0].tolist()) == [4.0, 6.0, 8.0, 10.0]
-    assert 'feats' in q.state_dict() and 'ptr' in q.state_dict()
-
-
-def test_queued_loss_uses_previous_batches_and_updates() -> None:
-    crit = QueuedInfoNCE(dim=3, queue_size=5, temperature=30.0, loss_weight=0.1)
-    crit.train()
-    s1, t1 = torch.tensor(S), torch.tensor(T)
-    l1 = crit(s1, t1, torch.tensor(TARGET))
-    assert abs(float(l1) - 0.1 * _hand_info_nce(S, T, TARGET, 30.0)) < 1e-5  # empty queues at first
-    assert int(crit.teacher_queue.count) == 3 and int(crit.student_queue.count) == 4
-    torch.testing.assert_close(crit.teacher_queue.get(), torch.nn.functional.normalize(t1, dim=-1))
-    s2 = [[0.3, 0.3, 0.3], [1.0, -1.0, 0.0]]
-    t2 = [[0.2, 0.5, 0.1], [0.9, -0.8, 0.3]]
-    l2 = crit(torch.tensor(s2), torch.tensor(t2), torch.tensor([0, 1]))
-    # second call: negatives = batch 1 (teacher queue: its 3 teachers; student queue: its 4 students)
-    assert abs(float(l2) - 0.1 * _hand_info_nce(s2, t2, [0, 1], 30.0, T, S)) < 1e-5
-    # queues after the second push: size 5 -> the student queue wrapped
-    assert int(crit.teacher_queue.count) == 5 and int(crit.student_queue.count) == 5
-    assert int(crit.student_queue.ptr) == 1
-    torch.testing.assert_close(crit.student_queue.feats[0], torch.nn.functional.normalize(torch.tensor(s2[1]), dim=0))
-    # eval mode: no queue update
-    crit.eval()
+def test_queued_loss_uses_previous_rows_then_pushes_with_ids() -> None:
+    crit = QueuedInfoNCE(dim=3, queue_size=5, temperature=30.0, loss_weight=0.1).train()
+    ids1 = torch.tensor([1.0, 1.0, 2.0, 3.0])
+    l1 = crit(torch.tensor(A), torch.tensor(B), ids1, torch.tensor(SAME))
+    assert abs(float(l1) - 0.1 * _hand(A, B, 30.0, SAME)) < 1e-5  # empty queues at first
+    feats, qids = crit.teacher_queue.get()
+    torch.testing.assert_close(feats, torch.nn.functional.normalize(torch.tensor(B), dim=-1))
+    assert qids.tolist() == ids1.tolist()
+    a2, b2 = [[0.3, 0.3, 0.3], [1.0, -1.0, 0.0]], [[0.2, 0.5, 0.1], [0.9, -0.8, 0.3]]
+    ids2 = [2.0, 4.0]
+    l2 = crit(torch.tensor(a2), torch.tensor(b2), torch.tensor(ids2))
+    same2 = [[False, False], [False, False]]
+    hand = _hand(a2, b2, 30.0, same2, ids2, B, ids1.tolist(), A, ids1.tolist())
+    assert abs(float(l2) - 0.1 * hand) < 1e-5
+    assert int(crit.student_queue.count) == 5 and int(crit.student_queue.ptr) == 1  # wrapped
+    # push=False (the reference when single_weight == 0, spec S3) and eval mode leave the queues alone
     before = crit.teacher_queue.feats.clone()
-    crit(torch.tensor(s2), torch.tensor(t2), torch.tensor([0, 1]))
-    assert torch.equal(before, crit.teacher_queue.feats) and int(crit.teacher_queue.ptr) == 0
+    crit(torch.tensor(a2), torch.tensor(b2), torch.tensor(ids2), push=False)
+    crit.eval()
+    crit(torch.tensor(a2), torch.tensor(b2), torch.tensor(ids2))
+    assert torch.equal(before, crit.teacher_queue.feats)
+
+
+def test_feature_queue_fifo() -> None:
+    q = FeatureQueue(3, 1)
+    q.push(torch.tensor([[1.0], [2.0]]), torch.tensor([10.0, 20.0]))
+    q.push(torch.tensor([[3.0], [4.0]]), torch.tensor([30.0, 40.0]))  # 4 overwrites 1
+    feats, ids = q.get()
+    assert feats.flatten().tolist() == [4.0, 2.0, 3.0] and ids.tolist() == [40.0, 20.0, 30.0]
+
+
+def test_single_region_box_ids_reference_doubling_and_exact() -> None:
+    # proposals 0, 1, 2 with cells {4, 5}, {3, 4}, {4}
+    props = torch.tensor([0, 0, 1, 1, 2])
+    cells = torch.tensor([4, 5, 3, 4, 4])
+    # start 0: ids 4, 5 -> start = 0 + 5 + 1 = 6; ids 9, 10 -> start = 6 + 10 + 1 = 17; id 21
+    assert single_region_box_ids(props, cells, 'reference').tolist() == [4.0, 5.0, 9.0, 10.0, 21.0]
+    assert single_region_box_ids(props, cells, 'exact').tolist() == [4, 5, 12, 13, 22]
+    # float32: once start passes 2^24, distinct boxes (proposal, cell) of 30 proposals get equal ids
+    props = torch.arange(30).repeat_interleave(3)
+    cells = torch.tensor([3, 4, 5]).repeat(30)
+    ref = single_region_box_ids(props, cells, 'reference')
+    assert len(set(ref[:60].tolist())) == 60  # the first 20 proposals are still distinct
+    assert len(set(ref.tolist())) < 90
+    assert len(set(single_region_box_ids(props, cells, 'exact').tolist())) == 90
+
+
+def test_sine_box_code_by_hand() -> None:
+    box = torch.tensor([[0.1, 0.2, 0.5, 0.9]])  # cx 0.3, cy 0.55, w 0.4, h 0.7
+    code = sine_box_code(box)
+    assert code.shape == (1, 512)
+    for coord, x in enumerate((0.3, 0.55, 0.4, 0.7)):
+        for k in (0, 1, 2, 63, 64, 127):
+            angle = 2 * math.pi * x * 1.2 ** (k // 2 - 32)
+            want = math.sin(angle) if k % 2 == 0 else math.cos(angle)
+            # float32 angles: the error grows with the angle (up to ~530 rad here)
+            assert abs(float(code[0, coord * 128 + k]) - want) < 1e-5 + 4e-6 * angle, (coord, k)

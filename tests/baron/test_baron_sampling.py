@@ -1,120 +1,153 @@
-"""Proposal selection and neighbourhood sampling of bags of regions."""
+"""KD proposal selection and the per-cell Bernoulli neighbourhood sampler against hand computations."""
 from __future__ import annotations
+
+import math
+import random
 
 import pytest
 import torch
 
-from ovdet.models.baron import (GRID_RECTANGLES, NeighbourhoodSampler, normalize_to_spanned, select_proposals,
-                                spanned_boxes)
+from ovdet.models.baron import (NeighbourhoodSampler, grid_cells, neighbour_probabilities, normalize_to_spanned,
+                                select_kd_proposals)
 
 
-def _random_proposals(n: int, h: int, w: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x1 = torch.rand(n, generator=g) * (w - 8)
-    y1 = torch.rand(n, generator=g) * (h - 8)
-    bw = 4 + torch.rand(n, generator=g) * (w - x1 - 4)
-    bh = 4 + torch.rand(n, generator=g) * (h - y1 - 4)
-    return torch.stack([x1, y1, (x1 + bw).clamp(max=w), (y1 + bh).clamp(max=h)], dim=1)
+def test_probabilities_of_a_wide_box_away_from_borders() -> None:
+    # w = 40, h = 20 in a 200 x 200 image: p_lr = 0.3 * (20/40)^3 = 0.0375, p_ud = min(0.3 * 8, 0.3) = 0.3
+    p = neighbour_probabilities(torch.tensor([80.0, 90.0, 120.0, 110.0]), (200, 200))
+    lr, ud = 0.0375, 0.3
+    c = math.sqrt(lr * ud)
+    expected = torch.tensor([[c, ud, c], [lr, 1.0, lr], [c, ud, c]])
+    torch.testing.assert_close(p, expected)
 
 
-def test_grid_rectangles_contain_centre() -> None:
-    assert len(GRID_RECTANGLES) == 16
-    assert all((1, 1) in rect for rect in GRID_RECTANGLES)
-    assert len({frozenset(r) for r in GRID_RECTANGLES}) == 16
+def test_directions_near_borders_are_zeroed_at_gap_over_size_0_2() -> None:
+    # square 50 x 50 (p = 0.3 both ways) in a 300 (h) x 200 (w) image
+    # left gap 9 / 50 = 0.18 -> zeroed (<= 0.2); right gap 200 - 59 = 141 -> kept;
+    # top gap 11 / 50 = 0.22 -> kept; bottom gap 300 - 61 = 239 -> kept
+    p = neighbour_probabilities(torch.tensor([9.0, 11.0, 59.0, 61.0]), (300, 200))
+    q = 0.3
+    expected = torch.tensor([[0.0, q, q], [0.0, 1.0, q], [0.0, q, q]])
+    torch.testing.assert_close(p, expected)
+    # the configured cut-off 0.3 with interval -0.1 is 0.2 in effect: a gap of 0.25 sizes is kept
+    p = neighbour_probabilities(torch.tensor([12.5, 100.0, 62.5, 150.0]), (300, 200))
+    assert p[1, 0] == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize('img_shape', [(64, 96), (128, 128), (37, 200)])
-def test_boxes_inside_image_and_cells_mostly_inside(img_shape) -> None:
-    h, w = img_shape
-    props = torch.cat([_random_proposals(20, h, w, 1),
-                       torch.tensor([[0.0, 0.0, w / 2, h / 2], [w / 2, h / 2, w, h], [0.0, 0.0, w, h]])])
-    sampler = NeighbourhoodSampler(num_groups=3, num_orders=2, min_inside=0.5)
-    bags = sampler(props, img_shape, generator=torch.Generator().manual_seed(0))
-    b = bags.boxes
-    assert b.shape[0] > props.shape[0]  # neighbours were sampled
-    assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all() and (b[:, 2] <= w).all() and (b[:, 3] <= h).all()
-    assert ((b[:, 2] - b[:, 0]) > 0).all() and ((b[:, 3] - b[:, 1]) > 0).all()
-    s = bags.spanned
-    assert (s[:, 0] >= 0).all() and (s[:, 1] >= 0).all() and (s[:, 2] <= w).all() and (s[:, 3] <= h).all()
-    # each kept neighbour keeps at least min_inside of its proposal-sized cell
-    p = props[bags.proposal_index[bags.group_index]]
-    full = (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1])
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    assert (area >= 0.5 * full - 1e-4).all()
+def test_grid_cells_overlap_the_centre_by_a_tenth() -> None:
+    cells = grid_cells(torch.tensor([100.0, 50.0, 140.0, 70.0]))  # w 40, h 20: shifts 36 and 18
+    assert torch.equal(cells[4], torch.tensor([100.0, 50.0, 140.0, 70.0]))
+    torch.testing.assert_close(cells[0], torch.tensor([64.0, 32.0, 104.0, 52.0]))  # (r0, c0): (-36, -18)
+    torch.testing.assert_close(cells[5], torch.tensor([136.0, 50.0, 176.0, 70.0]))  # right
+    torch.testing.assert_close(cells[7], torch.tensor([100.0, 68.0, 140.0, 88.0]))  # down
 
 
-def test_groups_and_spanned_boxes_agree() -> None:
-    h, w = 100, 120
-    props = _random_proposals(15, h, w, 2)
-    bags = NeighbourhoodSampler(num_groups=3, num_orders=2)(props, (h, w), generator=torch.Generator().manual_seed(3))
-    G = bags.num_groups
-    assert bags.spanned.shape == (G, 4)
-    per_prop = torch.bincount(bags.proposal_index, minlength=len(props))
-    assert (per_prop >= 1).all() and (per_prop <= 3).all()
-    for g in range(G):
-        members = bags.boxes[bags.group_index == g]
-        assert 1 <= len(members) <= 9
-        expected = torch.cat([members[:, :2].min(0).values, members[:, 2:].max(0).values])
-        assert torch.equal(bags.spanned[g], expected)
-        # the proposal itself is in each of its groups
-        prop = props[bags.proposal_index[g]]
-        assert (members == prop).all(dim=1).any()
-        # members are (clipped) cells of the proposal's 3x3 grid, each at most once
-        cells, usable = NeighbourhoodSampler().grid_cells(prop[None], (h, w))
-        match = (members[:, None] == cells[0][None]).all(-1)  # (n, 9)
-        assert (match.sum(1) >= 1).all() and (match & usable[0][None]).any(1).all()
-        assert len({tuple(m) for m in members.tolist()}) == len(members)
-        norm = normalize_to_spanned(members, bags.spanned[g].expand_as(members))
-        assert (norm >= -1e-6).all() and (norm <= 1 + 1e-6).all()
-    # distinct groups per proposal
-    for p in range(len(props)):
-        gs = (bags.proposal_index == p).nonzero().flatten().tolist()
-        keys = {tuple(sorted(map(tuple, bags.boxes[bags.group_index == g].tolist()))) for g in gs}
-        assert len(keys) == len(gs)
-    # two orderings per group, each a permutation of exactly the group's boxes
-    assert torch.equal(bags.seq_group, torch.arange(G).repeat_interleave(2))
-    for s in range(bags.sequences.shape[0]):
-        n = int(bags.lengths[s])
-        idx = bags.sequences[s, :n]
-        assert (bags.sequences[s, n:] == -1).all()
-        assert sorted(idx.tolist()) == (bags.group_index == bags.seq_group[s]).nonzero().flatten().tolist()
-    # spanned_boxes on its own
-    assert torch.equal(spanned_boxes(bags.boxes, bags.group_index, G), bags.spanned)
-
-
-def test_sampling_deterministic_under_a_seed() -> None:
-    props = _random_proposals(12, 80, 80, 4)
+def test_groups_follow_bernoulli_draws_and_orderings_follow_python_random() -> None:
+    box = torch.tensor([80.0, 90.0, 120.0, 110.0])
+    img = (200, 200)
     sampler = NeighbourhoodSampler()
-    a = sampler(props, (80, 80), generator=torch.Generator().manual_seed(7))
-    b = sampler(props, (80, 80), generator=torch.Generator().manual_seed(7))
-    c = sampler(props, (80, 80), generator=torch.Generator().manual_seed(8))
-    for field in ('boxes', 'group_index', 'spanned', 'sequences', 'lengths', 'seq_group', 'proposal_index'):
-        assert torch.equal(getattr(a, field), getattr(b, field)), field
-    assert not (a.boxes.shape == c.boxes.shape and torch.equal(a.boxes, c.boxes)
-                and torch.equal(a.sequences, c.sequences))
+    groups = sampler.groups_of(box, img, generator=torch.Generator().manual_seed(5), rng=random.Random(3))
+    # hand replay of the same draws
+    probs = neighbour_probabilities(box, img).flatten()
+    g = torch.Generator().manual_seed(5)
+    rng = random.Random(3)
+    seen, expected = set(), []
+    while len(expected) < 3:  # n = 9 cells with p > 0 -> min(3, 9!) groups
+        draw = torch.bernoulli(probs, generator=g)
+        key = tuple(draw.tolist())
+        if key in seen:
+            continue
+        seen.add(key)
+        cells = draw.nonzero().flatten()
+        orders = []
+        while len(orders) < min(math.factorial(len(cells)), 2):
+            perm = list(range(len(cells)))
+            rng.shuffle(perm)
+            if perm not in orders:
+                orders.append(perm)
+        expected.append((cells.tolist(), orders))
+    assert [(gr.cells.tolist(), gr.orders) for gr in groups] == expected
+    all_cells = grid_cells(box)
+    for gr in groups:
+        assert 4 in gr.cells.tolist()
+        torch.testing.assert_close(gr.boxes, all_cells[gr.cells])  # all inside the image: no clamping
+        span = torch.cat([gr.boxes[:, :2].min(0).values, gr.boxes[:, 2:].max(0).values])
+        torch.testing.assert_close(gr.spanned, span)
+        torch.testing.assert_close(gr.norm_boxes, normalize_to_spanned(gr.boxes, span))
 
 
-def test_empty_proposals_give_no_bags() -> None:
-    bags = NeighbourhoodSampler()(torch.zeros(0, 4), (32, 32))
-    assert bags.num_groups == 0 and bags.boxes.shape == (0, 4) and bags.sequences.shape[0] == 0
+def test_group_count_is_n_factorial_capped_and_cells_are_clamped() -> None:
+    # a box filling the image corner: only right / down (and their corner) have p > 0 -> n = 4 -> 3 groups
+    box = torch.tensor([0.0, 0.0, 50.0, 50.0])
+    groups = NeighbourhoodSampler().groups_of(box, (100, 100), generator=torch.Generator().manual_seed(0),
+                                              rng=random.Random(0))
+    assert len(groups) == 3
+    assert all(set(gr.cells.tolist()) <= {4, 5, 7, 8} for gr in groups)
+    # a box with a single usable neighbour: n = 2 -> 2! = 2 groups ({centre}, {centre, right})
+    box = torch.tensor([0.0, 0.0, 50.0, 100.0])  # tall (p_lr = 0.3), touches top / bottom / left
+    groups = NeighbourhoodSampler().groups_of(box, (100, 200), generator=torch.Generator().manual_seed(0),
+                                              rng=random.Random(0))
+    assert sorted(gr.cells.tolist() for gr in groups) == [[4], [4, 5]]
+    single = [gr for gr in groups if gr.cells.tolist() == [4]][0]
+    assert single.orders == [[0]]  # 1! = 1 ordering
+    # clamping: the right cell of a box near the right border is cut at the image edge
+    box = torch.tensor([130.0, 40.0, 180.0, 90.0])  # right gap 20 / 50 = 0.4 -> right kept
+    groups = NeighbourhoodSampler().groups_of(box, (200, 200), generator=torch.Generator().manual_seed(1),
+                                              rng=random.Random(1))
+    for gr in groups:
+        assert (gr.boxes[:, 2] <= 200).all()
+        if 5 in gr.cells.tolist():
+            right = gr.boxes[gr.cells.tolist().index(5)]
+            torch.testing.assert_close(right, torch.tensor([175.0, 40.0, 200.0, 90.0]))
 
 
-def test_select_proposals_filters_nms_and_gt() -> None:
+def test_gt_joins_before_filter_and_nms() -> None:
     img = (100, 100)
     boxes = torch.tensor([
-        [10.0, 10.0, 40.0, 40.0],   # kept (0.99)
-        [11.0, 11.0, 41.0, 41.0],   # overlaps the first: removed by NMS 0.1
-        [60.0, 60.0, 90.0, 90.0],   # score 0.5 < 0.85: removed
-        [50.0, 5.0, 98.0, 12.0],    # aspect 48 / 7 > 4: removed
-        [0.0, 0.0, 99.0, 99.0],     # area ratio ~0.98 > 0.8: removed
-        [70.0, 10.0, 73.0, 13.0],   # area ratio 0.0009 < 0.01: removed
-        [45.0, 45.0, 75.0, 70.0],   # kept (0.9), IoU with the first is 0
+        [11.0, 11.0, 41.0, 41.0],  # 0.99, overlaps the GT (IoU 0.77) -> suppressed by the GT (score 1)
+        [60.0, 60.0, 90.0, 90.0],  # 0.80 <= 0.85 -> out
+        [50.0, 5.0, 98.0, 15.0],   # 0.97, w/h = 4.8 -> out
+        [45.0, 45.0, 75.0, 70.0],  # 0.90 -> kept
+        [70.0, 10.0, 78.0, 18.0],  # 0.95, area 64 / 10000 < 0.01 -> out
     ])
-    scores = torch.tensor([0.99, 0.98, 0.5, 0.97, 0.96, 0.95, 0.9])
-    gt = torch.tensor([[5.0, 5.0, 20.0, 20.0], [-3.0, 80.0, 30.0, 120.0]])
-    out = select_proposals(boxes, scores, img, gt)
-    expected = torch.tensor([[5.0, 5.0, 20.0, 20.0], [0.0, 80.0, 30.0, 100.0],  # GT first, clipped
-                             [10.0, 10.0, 40.0, 40.0], [45.0, 45.0, 75.0, 70.0]])
-    assert torch.equal(out, expected)
-    assert select_proposals(boxes, scores, img, gt, max_per_img=3).shape == (3, 4)
-    assert select_proposals(boxes, scores, img, None, topk=1).shape == (1, 4)
+    scores = torch.tensor([0.99, 0.80, 0.97, 0.90, 0.95])
+    gt = torch.tensor([[10.0, 10.0, 40.0, 40.0]])
+    out, s = select_kd_proposals(boxes, scores, img, gt)
+    assert torch.equal(out, torch.tensor([[10.0, 10.0, 40.0, 40.0], [45.0, 45.0, 75.0, 70.0]]))
+    assert s.tolist() == pytest.approx([1.0, 0.90])
+    # without the GT the first proposal survives
+    out, _ = select_kd_proposals(boxes, scores, img, None)
+    assert torch.equal(out[0], boxes[0])
+    # top-k happens before the GT joins: topk=1 keeps the 0.99 box only, the GT still suppresses it
+    out, _ = select_kd_proposals(boxes, scores, img, gt, topk=1)
+    assert torch.equal(out, gt)
+    # nothing passes: only the argmax box (the GT at score 1 even when its shape fails)
+    thin_gt = torch.tensor([[0.0, 0.0, 90.0, 5.0]])
+    out, s = select_kd_proposals(boxes, scores * 0.5, img, thin_gt)
+    assert torch.equal(out, thin_gt) and s.tolist() == [1.0]
+    out, _ = select_kd_proposals(boxes, scores * 0.5, img, None)
+    assert torch.equal(out, boxes[:1])
+
+
+def test_bag_rows_flatten_every_box_of_every_ordering() -> None:
+    from ovdet.models.baron import BagGroup, BagRows
+
+    def group(cells, orders, proposal, x0):
+        boxes = torch.tensor([[x0 + c, 0.0, x0 + c + 1, 1.0] for c in cells])
+        span = torch.cat([boxes[:, :2].min(0).values, boxes[:, 2:].max(0).values])
+        return BagGroup(boxes=boxes, cells=torch.tensor(cells), spanned=span,
+                        norm_boxes=normalize_to_spanned(boxes, span), orders=orders, proposal=proposal)
+
+    img0 = [group([4, 5], [[1, 0], [0, 1]], 0, 0.0), group([4], [[0]], 1, 10.0)]
+    img1 = [group([3, 4, 7], [[2, 0, 1]], 0, 20.0)]
+    rows = BagRows.build([img0, img1], [2, 1], [11, 12])
+    assert rows.num_sequences == 4
+    assert rows.seq.tolist() == [0, 0, 1, 1, 2, 3, 3, 3]
+    assert rows.slot.tolist() == [0, 1, 0, 1, 0, 0, 1, 2]
+    assert rows.group.tolist() == [0, 0, 0, 0, 1, 2, 2, 2]
+    assert rows.proposal.tolist() == [0, 0, 0, 0, 1, 2, 2, 2]  # image 1's proposal 0 is batch proposal 2
+    assert rows.cell.tolist() == [5, 4, 4, 5, 4, 7, 3, 4]  # ordering order
+    assert rows.seq_group.tolist() == [0, 0, 1, 2] and rows.seq_image_id.tolist() == [11.0, 11.0, 11.0, 12.0]
+    assert [len(b) for b in rows.boxes] == [5, 3]
+    assert torch.equal(rows.boxes[1][0], torch.tensor([27.0, 0.0, 28.0, 1.0]))
+    assert rows.spanned_rois[:, 0].tolist() == [0.0, 0.0, 1.0]
+    torch.testing.assert_close(rows.norm_boxes[0], torch.tensor([0.5, 0.0, 1.0, 1.0]))

@@ -1,12 +1,25 @@
-"""BARON-style bag-of-regions distillation: sampling, pseudo words, queued InfoNCE, the detector."""
-from .bag_encoder import PseudoWordProjector, encode_word_sequences, special_token_embeddings
-from .baron_kd import BaronKD, BaronRoIHead
-from .losses import FeatureQueue, QueuedInfoNCE, info_nce
-from .sampling import (GRID_RECTANGLES, BagSamples, NeighbourhoodSampler, normalize_to_spanned, select_proposals,
-                       spanned_boxes)
+"""BARON-KD as the reference runs it: pseudo-word classifier, detached-objectness RPN, bag sampling,
+teacher targets, queued InfoNCE, boxes cache and the two-branch detector."""
+from .baron_kd import BaronKD, single_region_box_ids
+from .bbox_head import BaronBBoxHead
+from .boxes_cache import BoxesCache
+from .checkpoint import SOCO_PREFIXES, SocoCheckpointError, load_soco_checkpoint
+from .classifier import PseudoWordClassifier, word_keep_mask
+from .data_preprocessor import BranchDataPreprocessor
+from .losses import FeatureQueue, QueuedInfoNCE, masked_info_nce
+from .positional import BoxPositionalEmbedding, sine_box_code
+from .rpn_head import DetachedObjectnessRPNHead
+from .sampling import (BagGroup, BagRows, NeighbourhoodSampler, grid_cells, neighbour_probabilities,
+                       normalize_to_spanned, select_kd_proposals, spanned_box)
+from .text_encoder import (attn12_class_embeddings, attn12_eot, attn12_vild_class_embeddings, bag_features,
+                           pack_word_sequences, special_tokens)
 
 __all__ = [
-    'PseudoWordProjector', 'encode_word_sequences', 'special_token_embeddings', 'BaronKD', 'BaronRoIHead',
-    'FeatureQueue', 'QueuedInfoNCE', 'info_nce', 'GRID_RECTANGLES', 'BagSamples', 'NeighbourhoodSampler',
-    'normalize_to_spanned', 'select_proposals', 'spanned_boxes',
+    'BaronKD', 'single_region_box_ids', 'BaronBBoxHead', 'BoxesCache', 'SOCO_PREFIXES', 'SocoCheckpointError',
+    'load_soco_checkpoint', 'PseudoWordClassifier', 'word_keep_mask', 'BranchDataPreprocessor', 'FeatureQueue',
+    'QueuedInfoNCE', 'masked_info_nce', 'BoxPositionalEmbedding', 'sine_box_code', 'DetachedObjectnessRPNHead',
+    'BagGroup', 'BagRows', 'NeighbourhoodSampler', 'grid_cells', 'neighbour_probabilities', 'normalize_to_spanned',
+    'select_kd_proposals', 'spanned_box', 'attn12_class_embeddings', 'attn12_vild_class_embeddings', 'attn12_eot',
+    'bag_features',
+    'pack_word_sequences', 'special_tokens',
 ]

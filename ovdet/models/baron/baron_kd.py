@@ -1,111 +1,99 @@
-"""BARON-KD: a Faster R-CNN whose region embeddings are distilled from a frozen CLIP through bags of
-regions (Wu et al., CVPR 2023), written on MMDetection's public classes."""
+"""BARON-KD (Aligning Bag of Regions, Wu et al., CVPR 2023) as the reference trains it: a Faster R-CNN
+with a pseudo-word classifier, a detection branch and a knowledge-distillation branch over separate
+image batches (see /work/shared/spec/baron_kd.md)."""
 from __future__ import annotations
 
-import copy
+import contextlib
 
+import numpy as np
 import torch
 from mmdet.models.detectors import TwoStageDetector
-from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
-from torch import Tensor, nn
-from torchvision.ops import roi_align
+from torch import Tensor
 
-from .bag_encoder import PseudoWordProjector, encode_word_sequences
+from .boxes_cache import BoxesCache
+from .checkpoint import load_soco_checkpoint
 from .losses import QueuedInfoNCE
-from .sampling import NeighbourhoodSampler, normalize_to_spanned, select_proposals
+from .positional import BoxPositionalEmbedding
+from .sampling import BagGroup, BagRows, NeighbourhoodSampler, select_kd_proposals
+from .teacher import crop_boxes, crop_embeddings_and_tokens, pool_member_tokens
+from .text_encoder import bag_features, pack_word_sequences
 
-__all__ = ['BaronRoIHead', 'BaronKD']
+__all__ = ['BaronKD', 'single_region_box_ids']
 
 # CLIP's image normalization in pixel units (RGB).
-CLIP_MEAN = (122.7709383, 116.7460125, 104.09373615)
-CLIP_STD = (68.5005327, 66.6321579, 70.32316305)
+CLIP_MEAN = (122.771, 116.746, 104.094)
+CLIP_STD = (68.501, 66.632, 70.323)
 
 
-@MODELS.register_module()
-class BaronRoIHead(StandardRoIHead):
-    """:class:`StandardRoIHead` (boxes only) that also gives the region features and region embeddings
-    of arbitrary boxes, for the bag-of-regions distillation.
+def single_region_box_ids(proposal_of_row: Tensor, cell_of_row: Tensor, mode: str = 'reference') -> Tensor:
+    """Ids that say which single-region rows are the same box (same proposal, same cell).
 
-    The box head must be a ``ConvFCBBoxHead`` whose classifier has ``region_embeddings`` (e.g.
-    :class:`TextEmbeddingBBoxHead`).
+    ``'exact'``: ``proposal * 9 + cell`` (int64). ``'reference'`` (spec S12): per proposal in batch order
+    ``id = cell + start`` and then ``start += max(id) + 1``, in float32, so ``start`` doubles per proposal
+    and, after about 24 proposals, ids of different proposals collide (extra pairs get masked).
+
+    Args:
+        proposal_of_row: (R,) batch-global proposal index of each row (non-decreasing).
+        cell_of_row: (R,) cell id in [0, 9).
     """
-
-    def region_features(self, x: tuple[Tensor], boxes: list[Tensor]) -> Tensor:
-        """(sum n_i, F) classification-branch features of per-image boxes (batch-input pixels)."""
-        rois = bbox2roi(boxes)
-        feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
-        if self.with_shared_head:
-            feats = self.shared_head(feats)
-        return _cls_branch(self.bbox_head, feats)
-
-    def region_embeddings(self, feats: Tensor) -> Tensor:
-        """(N, F) features -> (N, D) normalized embeddings in the classifier's (CLIP) space."""
-        return self.bbox_head.fc_cls.region_embeddings(feats)
-
-
-def _cls_branch(head: nn.Module, x: Tensor) -> Tensor:
-    # ConvFCBBoxHead.forward up to the classifier input.
-    for conv in head.shared_convs:
-        x = conv(x)
-    if head.num_shared_fcs > 0:
-        if head.with_avg_pool:
-            x = head.avg_pool(x)
-        x = x.flatten(1)
-        for fc in head.shared_fcs:
-            x = head.relu(fc(x))
-    for conv in head.cls_convs:
-        x = conv(x)
-    if x.dim() > 2:
-        if head.with_avg_pool:
-            x = head.avg_pool(x)
-        x = x.flatten(1)
-    for fc in head.cls_fcs:
-        x = head.relu(fc(x))
-    return x
+    if mode == 'exact':
+        return proposal_of_row.long() * 9 + cell_of_row.long()
+    if mode != 'reference':
+        raise ValueError(f"single_mask must be 'reference' or 'exact', got {mode!r}")
+    props = proposal_of_row.cpu().numpy()
+    cells = cell_of_row.cpu().numpy().astype(np.float32)
+    out = np.zeros(len(props), dtype=np.float32)
+    start = np.float32(0)
+    for p in np.unique(props):
+        rows = props == p
+        ids = cells[rows] + start
+        out[rows] = ids
+        start = np.float32(start + ids.max() + np.float32(1))
+    return torch.from_numpy(out).to(proposal_of_row.device)
 
 
 @MODELS.register_module()
 class BaronKD(TwoStageDetector):
-    """Faster R-CNN + bag-of-regions knowledge distillation from a frozen CLIP teacher.
+    """Faster R-CNN R50-FPN + bag-of-regions distillation from a frozen CLIP.
 
-    Training adds to the usual RPN / RoI losses (base classes, text-embedding classifier):
+    Training takes two batches (:class:`BranchDataPreprocessor`): ``inputs = dict(det=..., kd=...)``.
 
-    1. per image, proposals from the RPN filtered by :func:`select_proposals` (``proposal_cfg``),
-       ground-truth boxes added;
-    2. bags: groups of neighbourhood boxes on the 3x3 grid of each proposal
-       (:class:`NeighbourhoodSampler`, ``sampler_cfg``), each in several random orders;
-    3. student bag embedding: RoI features of the bag's boxes -> pseudo words
-       (:class:`PseudoWordProjector`, ``word_cfg``) + box positional embedding (relative to the
-       spanned box) -> the teacher CLIP's **text encoder**;
-    4. teacher bag embedding: the teacher CLIP's image encoder on the crop (RoIAlign to the CLIP
-       input size) of the spanned box, normalized, under no_grad;
-    5. ``loss_bag``: :class:`QueuedInfoNCE` (temperature 30, weight 1.0, queues of 1024);
-       ``loss_single``: the same between the classifier's region embedding of each selected box and
-       the teacher embedding of its crop (temperature 50, weight 0.1).
+    - det: the usual RPN + R-CNN losses (box head :class:`BaronBBoxHead`, whose pseudo-word classifier
+      runs the teacher CLIP's text transformer).
+    - kd, per image: RPN proposals (no grad, train proposal config) -> :func:`select_kd_proposals`
+      (GT prepended) -> optional :class:`BoxesCache` -> :class:`NeighbourhoodSampler` groups and
+      orderings. Student: every box of every ordering -> RoI features -> head -> pseudo words +
+      :class:`BoxPositionalEmbedding` -> word dropout -> bag sequence -> the full text encoder
+      (t) and EOT-residual word tokens (s = mean of a box's kept tokens). Teacher (no grad): the spanned
+      box's 224 crop -> v, and 1x1 RoIAlign of each member on the crop's tokens -> r.
+      ``loss_bag`` = InfoNCE(t, v) (T 30, weight 1), ``loss_single`` = InfoNCE(s, r) (T 50, weight 0.1),
+      with per-process queues (:class:`QueuedInfoNCE`).
 
-    Test time is plain Faster R-CNN with the text-embedding classifier. The teacher CLIP is frozen
-    (``requires_grad=False``, always in eval mode); its text encoder is in the student's graph (the
-    gradient reaches the pseudo words) but its weights never change.
+    A plain tensor ``inputs`` (one batch) serves both branches (an alternative, not the reference).
 
     Args:
-        teacher: ``CLIPModel`` config (any CLIP the wrapper loads, CLIM exports included).
-        proposal_cfg: kwargs of :func:`select_proposals`.
+        teacher: ``CLIPModel`` config: the image teacher *and* the text encoder (frozen).
+        kd_proposal_cfg: kwargs of :func:`select_kd_proposals`.
         sampler_cfg: kwargs of :class:`NeighbourhoodSampler`.
-        word_cfg: kwargs of :class:`PseudoWordProjector` (``in_features`` = the box head's
-            classification-feature size, required; ``word_dim`` defaults to the text width).
         bag_loss / single_loss: ``dict(temperature, loss_weight, queue_size)``.
-        teacher_chunk: crops per teacher forward.
-        seed: when set, the bag sampling and word dropout use a generator seeded with it (reproducible
-            runs); else a generator seeded from torch's global RNG each step.
+        boxes_cache: kwargs of :class:`BoxesCache`, or None (no cache).
+        single_mask: ``'reference'`` (float32 id quirk, spec S12) or ``'exact'`` (the intended mask).
+        push_queues_without_single: also update the queues when ``single_loss.loss_weight`` is 0 (the
+            reference does not, spec S3).
+        fp16_autocast: run the teacher and text encoder under fp16 autocast on CUDA (as the reference).
+        soco_checkpoint: a SoCo R50-FPN + 4conv1fc checkpoint loaded by :meth:`init_weights`
+            (:func:`load_soco_checkpoint`, strict key checks).
         Other arguments as :class:`TwoStageDetector`.
     """
 
-    def __init__(self, *args, teacher: dict, proposal_cfg: dict | None = None, sampler_cfg: dict | None = None,
-                 word_cfg: dict | None = None, bag_loss: dict | None = None, single_loss: dict | None = None,
-                 teacher_chunk: int = 64, seed: int | None = None, **kwargs) -> None:
+    def __init__(self, *args, teacher: dict, kd_proposal_cfg: dict | None = None, sampler_cfg: dict | None = None,
+                 bag_loss: dict | None = None, single_loss: dict | None = None, boxes_cache: dict | None = None,
+                 single_mask: str = 'reference', push_queues_without_single: bool = False,
+                 fp16_autocast: bool = True, teacher_chunk: int = 64, soco_checkpoint: str | None = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not self.with_rpn:
             raise ValueError('BaronKD needs an rpn_head (the bags are sampled around RPN proposals)')
@@ -113,157 +101,155 @@ class BaronKD(TwoStageDetector):
         for p in self.teacher.parameters():
             p.requires_grad = False
         self.teacher.eval()
-        self.proposal_cfg = dict(proposal_cfg or {})
+        head = self.roi_head.bbox_head
+        if not hasattr(head, 'shared_features') or not hasattr(head.fc_cls, 'bind_text_encoder'):
+            raise ValueError('BaronKD needs a BaronBBoxHead (pseudo-word classifier)')
+        head.fc_cls.bind_text_encoder(self.teacher)
+        head.fc_cls.fp16_autocast = bool(fp16_autocast)
+        self.positional = BoxPositionalEmbedding(head.fc_cls.word_dim, head.fc_cls.words_per_region)
+        self.kd_proposal_cfg = dict(kd_proposal_cfg or {})
         self.sampler = NeighbourhoodSampler(**(sampler_cfg or {}))
-        word_cfg = dict(word_cfg or {})
-        if 'in_features' not in word_cfg:
-            raise ValueError('word_cfg.in_features (the box head\'s classification-feature size) is required')
-        word_cfg.setdefault('word_dim', self.teacher.text_width)
-        word_cfg.setdefault('max_words', self.teacher.context_length - 2)
-        if word_cfg['word_dim'] != self.teacher.text_width:
-            raise ValueError(f'word_dim {word_cfg["word_dim"]} != teacher text width {self.teacher.text_width}')
-        self.word_projector = PseudoWordProjector(**word_cfg)
         dim = self.teacher.embed_dim
         bag = {**dict(temperature=30.0, loss_weight=1.0, queue_size=1024), **(bag_loss or {})}
         single = {**dict(temperature=50.0, loss_weight=0.1, queue_size=1024), **(single_loss or {})}
         self.bag_loss = QueuedInfoNCE(dim, bag['queue_size'], bag['temperature'], bag['loss_weight'])
-        self.single_loss = QueuedInfoNCE(dim, single['queue_size'], single['temperature'],
-                                         single['loss_weight'])
+        self.single_loss = QueuedInfoNCE(dim, single['queue_size'], single['temperature'], single['loss_weight'])
+        self.boxes_cache = BoxesCache(**boxes_cache) if boxes_cache is not None else None
+        single_region_box_ids(torch.zeros(0), torch.zeros(0), single_mask)  # validates the mode
+        self.single_mask = single_mask
+        self.push_queues_without_single = bool(push_queues_without_single)
+        self.fp16_autocast = bool(fp16_autocast)
         self.teacher_chunk = int(teacher_chunk)
-        self.seed = seed
-        self._steps = 0
-        self.baron_enabled = True  # benchmarks switch the extra work off to time a plain step
-        self.last_bag_stats: dict[str, int] = {}  # sizes of the last step's bag work (benchmarks, debugging)
+        self.soco_checkpoint = soco_checkpoint
+        self.baron_enabled = True  # benchmarks switch the KD branch off to time a plain step
+        self.generator: torch.Generator | None = None  # Bernoulli draws; None = torch's global RNG
+        self.rng = None  # orderings: a random.Random, None = Python's global random
+        self.last_bag_stats: dict[str, int] = {}
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.soco_checkpoint:
+            load_soco_checkpoint(self, self.soco_checkpoint)
 
     def train(self, mode: bool = True) -> BaronKD:
         super().train(mode)
-        self.teacher.eval()  # frozen teacher: never in training mode
+        self.teacher.eval()
         return self
+
+    def _autocast(self, x: Tensor):
+        if self.fp16_autocast and x.is_cuda:
+            return torch.autocast('cuda', dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------------------------------
+    def loss(self, batch_inputs: Tensor | dict, batch_data_samples: SampleList | dict) -> dict:
+        """Detection losses on the det batch plus ``loss_bag`` / ``loss_single`` on the KD batch."""
+        if isinstance(batch_inputs, dict):
+            det_inputs, kd_inputs = batch_inputs['det'], batch_inputs['kd']
+            det_samples, kd_samples = batch_data_samples['det'], batch_data_samples['kd']
+        else:
+            det_inputs = kd_inputs = batch_inputs
+            det_samples = kd_samples = batch_data_samples
+        losses = super().loss(det_inputs, det_samples)
+        if self.baron_enabled:
+            losses.update(self.kd_loss(kd_inputs, kd_samples))
+        return losses
+
+    def kd_proposals(self, x: tuple[Tensor], samples: SampleList) -> list[Tensor]:
+        """Per KD image the (k, 4) boxes to sample bags around (steps 1-2 of the KD branch)."""
+        metas = [s.metainfo for s in samples]
+        with torch.no_grad():
+            outs = self.rpn_head(x)
+            cfg = self.train_cfg.get('rpn_proposal', self.test_cfg.rpn)
+            results = self.rpn_head.predict_by_feat(*outs, batch_img_metas=metas, cfg=cfg, rescale=False)
+        out = []
+        for res, sample in zip(results, samples):
+            gt = sample.gt_instances.bboxes if 'gt_instances' in sample else None
+            gt = gt.tensor if hasattr(gt, 'tensor') else gt
+            boxes, scores = select_kd_proposals(res.bboxes, res.scores, sample.metainfo['img_shape'], gt,
+                                                **self.kd_proposal_cfg)
+            if self.boxes_cache is not None:
+                boxes, scores = self.boxes_cache.merge(sample.metainfo['img_id'], boxes, scores, sample.metainfo)
+            out.append(boxes)
+        if self.boxes_cache is not None:
+            self.boxes_cache.sync()
+        return out
+
+    def kd_loss(self, batch_inputs: Tensor, samples: SampleList) -> dict[str, Tensor]:
+        """``loss_bag`` and ``loss_single`` of one KD batch."""
+        x = self.extract_feat(batch_inputs)
+        proposals = self.kd_proposals(x, samples)
+        groups: list[list[BagGroup]] = [self.sampler(p, s.metainfo['img_shape'], self.generator, self.rng)
+                                        for p, s in zip(proposals, samples)]
+        rows = BagRows.build(groups, [len(p) for p in proposals],
+                             [s.metainfo.get('img_id', b) for b, s in enumerate(samples)], batch_inputs.device)
+        n_seq = rows.num_sequences
+        self.last_bag_stats = dict(proposals=sum(len(p) for p in proposals), groups=int(rows.spanned_rois.shape[0]),
+                                   sequences=n_seq, regions=int(rows.seq.shape[0]))
+        if n_seq == 0:
+            zero = sum(p.sum() for p in self.positional.parameters()) * 0.0
+            return dict(loss_bag=zero, loss_single=zero.clone())
+        # Student: rows were built image by image, so the bbox2roi order is the row order.
+        rois = bbox2roi(rows.boxes)
+        feats = self.roi_head.bbox_roi_extractor(x[:self.roi_head.bbox_roi_extractor.num_inputs], rois)
+        head = self.roi_head.bbox_head
+        feats = head.shared_features(feats)
+        cls = head.fc_cls
+        words = cls.pseudo_words(feats) + self.positional(rows.norm_boxes).to(feats.dtype)
+        keep = cls.keep_mask(words.shape[0], words.device)
+        w_per = cls.words_per_region
+        max_slots = int(rows.slot.max()) + 1
+        index = (rows.seq, rows.slot)
+        seq_words = words.new_zeros(n_seq, max_slots, w_per, words.shape[-1]).index_put(index, words)
+        seq_keep = keep.new_zeros(n_seq, max_slots, w_per).index_put(index, keep)
+        seq_words, seq_keep = seq_words.flatten(1, 2), seq_keep.flatten(1)
+        with self._autocast(batch_inputs):
+            embeds, positions = pack_word_sequences(self.teacher, seq_words, seq_keep)
+            t, tokens = bag_features(self.teacher, embeds, seq_keep.sum(1) + 1)
+        pos_rows = positions.view(n_seq, max_slots, w_per)[index]  # (R, W)
+        tok = tokens[rows.seq[:, None], pos_rows]  # (R, W, D)
+        kf = keep.to(tok.dtype)[..., None]
+        s = (tok * kf).sum(1) / kf.sum(1)
+        v, r = self.teacher_targets(batch_inputs, rows.spanned_rois, rows.group, rows.norm_boxes)
+        push = self.single_loss.loss_weight > 0 or self.push_queues_without_single
+        # other orderings of the same group are not negatives; nor are other rows of the same box
+        bag_mask = rows.seq_group[:, None] == rows.seq_group[None]
+        loss_bag = self.bag_loss(t, v[rows.seq_group], rows.seq_image_id, bag_mask, push=push)
+        ids = single_region_box_ids(rows.proposal, rows.cell, self.single_mask)
+        single_mask = ids[:, None] == ids[None]
+        loss_single = self.single_loss(s, r, rows.seq_image_id[rows.seq], single_mask, push=push)
+        return dict(loss_bag=loss_bag, loss_single=loss_single)
 
     # ------------------------------------------------------------------------------------------
     # teacher
     # ------------------------------------------------------------------------------------------
     def _to_clip_pixels(self, batch_inputs: Tensor) -> Tensor:
-        """Re-normalize detector inputs (normalized by the data preprocessor) with CLIP's mean / std."""
+        """Detector inputs (normalized by the data preprocessor) re-normalized with CLIP's mean / std."""
         pre = self.data_preprocessor
-        mean = getattr(pre, 'mean', None)
-        std = getattr(pre, 'std', None)
+        mean, std = getattr(pre, 'mean', None), getattr(pre, 'std', None)
+        pixels = batch_inputs if mean is None or std is None else \
+            batch_inputs * std.view(1, 3, 1, 1).to(batch_inputs) + mean.view(1, 3, 1, 1).to(batch_inputs)
         clip_mean = batch_inputs.new_tensor(CLIP_MEAN).view(1, 3, 1, 1)
         clip_std = batch_inputs.new_tensor(CLIP_STD).view(1, 3, 1, 1)
-        if mean is None or std is None:
-            pixels = batch_inputs
-        else:
-            pixels = batch_inputs * std.view(1, 3, 1, 1).to(batch_inputs) + mean.view(1, 3, 1, 1).to(batch_inputs)
         return (pixels - clip_mean) / clip_std
 
     @torch.no_grad()
-    def teacher_embeddings(self, batch_inputs: Tensor, boxes: list[Tensor]) -> Tensor:
-        """(sum n_i, D) normalized CLIP image embeddings of the crops of per-image boxes (batch-input
-        pixels), each RoIAligned to the teacher's input size."""
-        rois = bbox2roi([b.float() for b in boxes])
-        if rois.shape[0] == 0:
-            return batch_inputs.new_zeros(0, self.teacher.embed_dim)
+    def teacher_targets(self, batch_inputs: Tensor, spanned_rois: Tensor, group_of_row: Tensor,
+                        norm_boxes: Tensor) -> tuple[Tensor, Tensor]:
+        """``(v (G, D), r (R, D))``: crop embeddings of the spanned boxes (G, 5 rois) and the member
+        embedding of each row (its group, its box in the spanned frame). The reference crops one copy
+        per ordering; the copies are identical, so each group is cropped once."""
         images = self._to_clip_pixels(batch_inputs.float())
-        out = []
-        for i in range(0, rois.shape[0], self.teacher_chunk):
-            crops = roi_align(images, rois[i:i + self.teacher_chunk], self.teacher.image_size, spatial_scale=1.0,
-                              sampling_ratio=-1, aligned=True)
-            out.append(self.teacher.encode_image(crops, normalize=True).float())
-        return torch.cat(out)
-
-    # ------------------------------------------------------------------------------------------
-    # training
-    # ------------------------------------------------------------------------------------------
-    def _generator(self) -> torch.Generator:
-        g = torch.Generator()
-        if self.seed is None:
-            g.manual_seed(int(torch.randint(0, 2 ** 62, (1,)).item()))
-        else:
-            g.manual_seed(self.seed + self._steps)
-        return g
-
-    def baron_loss(self, x: tuple[Tensor], batch_inputs: Tensor, proposals: list[Tensor],
-                   batch_data_samples: SampleList) -> dict[str, Tensor]:
-        """``loss_bag`` and ``loss_single`` for one batch.
-
-        Args:
-            x: FPN levels. batch_inputs: (B, 3, H, W) normalized images.
-            proposals: per image (k_i, 4) selected boxes (see :func:`select_proposals`).
-        """
-        g = self._generator()
-        self._steps += 1
-        bags = [self.sampler(p, s.metainfo['img_shape'], generator=g) for p, s in zip(proposals, batch_data_samples)]
-        # One RoI pass for bag members and single regions.
-        member_boxes = [b.boxes for b in bags]
-        n_members = sum(len(b) for b in member_boxes)
-        feats = self.roi_head.region_features(x, [torch.cat([m, p]) for m, p in zip(member_boxes, proposals)])
-        counts = [len(m) + len(p) for m, p in zip(member_boxes, proposals)]
-        per_img = feats.split(counts)
-        member_feats = torch.cat([f[:len(m)] for f, m in zip(per_img, member_boxes)])
-        single_feats = torch.cat([f[len(m):] for f, m in zip(per_img, member_boxes)])
-        assert member_feats.shape[0] == n_members
-
-        # Student bag embeddings.
-        norm_boxes = torch.cat([normalize_to_spanned(b.boxes, b.spanned[b.group_index]) for b in bags])
-        words = self.word_projector.words(member_feats, norm_boxes)
-        seq_words, seq_groups, r_off, g_off = [], [], 0, 0
-        for b in bags:
-            seqs = torch.where(b.sequences >= 0, b.sequences + r_off, b.sequences)
-            seq_words += self.word_projector.sequences(words, seqs, b.lengths, generator=g)
-            seq_groups.append(b.seq_group + g_off)
-            r_off += len(b.boxes)
-            g_off += b.num_groups
-        self.last_bag_stats = dict(proposals=sum(len(p) for p in proposals), groups=g_off, regions=r_off,
-                                   sequences=len(seq_words), words=sum(len(w) for w in seq_words))
-        bag_student = encode_word_sequences(self.teacher, seq_words)
-        seq_group = torch.cat(seq_groups) if seq_groups else bag_student.new_zeros(0, dtype=torch.long)
-
-        # Teachers: spanned boxes and single regions, one batched pass.
-        spanned = [b.spanned for b in bags]
-        teach = self.teacher_embeddings(batch_inputs, [torch.cat([s, p]) for s, p in zip(spanned, proposals)])
-        per_img = teach.split([len(s) + len(p) for s, p in zip(spanned, proposals)])
-        bag_teacher = torch.cat([t[:len(s)] for t, s in zip(per_img, spanned)])
-        single_teacher = torch.cat([t[len(s):] for t, s in zip(per_img, spanned)])
-
-        single_student = self.roi_head.region_embeddings(single_feats)
-        loss_bag = self.bag_loss(bag_student, bag_teacher, seq_group)
-        loss_single = self.single_loss(single_student, single_teacher,
-                                       torch.arange(single_student.shape[0], device=single_student.device))
-        if not seq_words:
-            # No bag in the batch: a zero loss that still touches every BARON parameter, so DDP
-            # (find_unused_parameters=False) sees the same parameters used on every rank.
-            loss_bag = loss_bag + 0.0 * sum(p.sum() for p in self.word_projector.parameters())
-            loss_single = loss_single + 0.0 * sum(p.sum() for p in self.roi_head.bbox_head.parameters())
-        return dict(loss_bag=loss_bag, loss_single=loss_single)
-
-    def select_bag_proposals(self, rpn_results_list, batch_data_samples: SampleList) -> list[Tensor]:
-        """Per image (k_i, 4) proposals for the bags (filtered RPN proposals + ground truth)."""
-        out = []
-        for res, sample in zip(rpn_results_list, batch_data_samples):
-            gt = sample.gt_instances.bboxes
-            gt = gt.tensor if hasattr(gt, 'tensor') else gt
-            out.append(select_proposals(res.bboxes, res.scores, sample.metainfo['img_shape'], gt,
-                                        **self.proposal_cfg))
-        return out
-
-    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
-        """RPN + RoI losses (as :meth:`TwoStageDetector.loss`) plus ``loss_bag`` and ``loss_single``."""
-        x = self.extract_feat(batch_inputs)
-        losses = dict()
-        proposal_cfg = self.train_cfg.get('rpn_proposal', self.test_cfg.rpn)
-        rpn_data_samples = copy.deepcopy(batch_data_samples)
-        for data_sample in rpn_data_samples:
-            data_sample.gt_instances.labels = torch.zeros_like(data_sample.gt_instances.labels)
-        rpn_losses, rpn_results_list = self.rpn_head.loss_and_predict(x, rpn_data_samples,
-                                                                      proposal_cfg=proposal_cfg)
-        for key in list(rpn_losses.keys()):
-            if 'loss' in key and 'rpn' not in key:
-                rpn_losses[f'rpn_{key}'] = rpn_losses.pop(key)
-        losses.update(rpn_losses)
-        # Select before roi_head.loss, which renames the proposals' fields in place.
-        bag_proposals = self.select_bag_proposals(rpn_results_list, batch_data_samples) \
-            if self.baron_enabled else None
-        losses.update(self.roi_head.loss(x, rpn_results_list, batch_data_samples))
-        if self.baron_enabled:
-            losses.update(self.baron_loss(x, batch_inputs, bag_proposals, batch_data_samples))
-        return losses
+        size = self.teacher.image_size
+        vs, toks = [], []
+        with self._autocast(batch_inputs):
+            for i in range(0, spanned_rois.shape[0], self.teacher_chunk):
+                crops = crop_boxes(images, spanned_rois[i:i + self.teacher_chunk].float(), size)
+                v, tok = crop_embeddings_and_tokens(self.teacher, crops)
+                vs.append(v)
+                toks.append(tok)
+        tokens = torch.cat(toks)
+        r = pool_member_tokens(tokens, group_of_row, norm_boxes.float())
+        return torch.cat(vs), r

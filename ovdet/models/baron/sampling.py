@@ -1,220 +1,257 @@
-"""Bag-of-regions sampling (BARON-style): proposal selection and neighbourhood box groups.
+"""BARON-KD's bags of regions, as the reference samples them: proposal selection and the per-cell
+Bernoulli neighbourhood sampler.
 
-Everything here is plain tensor code on boxes in input-image pixels (x1, y1, x2, y2), no gradients.
-Randomness comes only from the ``torch.Generator`` passed in, so a seeded generator reproduces the
-same bags.
+Boxes are (x1, y1, x2, y2) in input-image pixels. The Bernoulli draws use torch's RNG (a
+``torch.Generator`` when given), the orderings Python's ``random`` (a ``random.Random`` when given),
+as in the reference.
 """
 from __future__ import annotations
 
-import itertools
+import math
+import random
 from dataclasses import dataclass
 
 import torch
-from mmcv.ops import batched_nms
+from mmcv.ops import nms
 from torch import Tensor
 
-__all__ = ['select_proposals', 'NeighbourhoodSampler', 'BagSamples', 'spanned_boxes',
-           'normalize_to_spanned', 'GRID_RECTANGLES']
-
-# The 3x3 grid around a proposal: cell (r, c) is the proposal shifted by ((c - 1) * w, (r - 1) * h);
-# cell (1, 1) is the proposal itself. A group is every cell of an axis-aligned sub-rectangle of the
-# grid that contains the centre cell: rows [r0, r1] and columns [c0, c1] with r0 <= 1 <= r1, etc.
-_RANGES = ((0, 1), (0, 2), (1, 1), (1, 2))
-GRID_RECTANGLES: tuple[tuple[tuple[int, int], ...], ...] = tuple(
-    tuple((r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1))
-    for (r0, r1), (c0, c1) in itertools.product(_RANGES, _RANGES))
+__all__ = ['select_kd_proposals', 'neighbour_probabilities', 'grid_cells', 'NeighbourhoodSampler', 'BagGroup',
+           'BagRows', 'spanned_box', 'normalize_to_spanned', 'nms_keep']
 
 
-def select_proposals(bboxes: Tensor, scores: Tensor, img_shape: tuple[int, int],
-                     gt_bboxes: Tensor | None = None, topk: int = 300, objectness_thr: float = 0.85,
-                     nms_thr: float = 0.1, min_area_ratio: float = 0.01, max_area_ratio: float = 0.8,
-                     max_aspect_ratio: float = 4.0, min_size: float = 4.0,
-                     max_per_img: int | None = None) -> Tensor:
-    """The proposals whose neighbourhoods become bags.
+def nms_keep(boxes: Tensor, scores: Tensor, iou_thr: float) -> Tensor:
+    """Indices kept by NMS, by decreasing score."""
+    if boxes.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    _, keep = nms(boxes.float(), scores.float(), iou_thr)
+    return keep
 
-    Steps: keep the ``topk`` highest-scoring proposals; drop those below ``objectness_thr``, whose
-    area / image area is outside [min_area_ratio, max_area_ratio], whose long / short side ratio
-    exceeds ``max_aspect_ratio`` or whose short side is below ``min_size`` pixels; NMS at ``nms_thr``;
-    prepend the ground-truth boxes (not filtered); keep at most ``max_per_img``.
+
+def select_kd_proposals(bboxes: Tensor, scores: Tensor, img_shape: tuple[int, int], gt_bboxes: Tensor | None = None,
+                        topk: int = 300, score_thr: float = 0.85, nms_thr: float = 0.1, min_ratio: float = 0.25,
+                        max_ratio: float = 4.0, min_area_ratio: float = 0.01) -> tuple[Tensor, Tensor]:
+    """The boxes whose neighbourhoods become bags (reference order of operations).
+
+    1. the ``topk`` proposals by objectness, with the GT boxes **prepended** at score 1;
+    2. keep a box if ``min_ratio < w / h < max_ratio``, (box & image) / image area > ``min_area_ratio``
+       and score > ``score_thr``;
+    3. NMS at ``nms_thr`` over what is left (a GT box suppresses the proposals that overlap it, and
+       may suppress another GT box);
+    4. if nothing passes step 2, only the highest-scoring box of step 1 (shape filter not applied).
 
     Args:
-        bboxes: (n, 4) proposals, input-image pixels. scores: (n,) objectness in [0, 1].
-        img_shape: (h, w) of the (unpadded) image; boxes are clipped to it.
-        gt_bboxes: (m, 4) ground-truth boxes or None.
+        bboxes: (n, 4) RPN proposals. scores: (n,) objectness. img_shape: (h, w) unpadded.
+        gt_bboxes: (m, 4) or None.
 
     Returns:
-        (k, 4) float boxes (ground truth first, then proposals by decreasing score).
+        ``(boxes (k, 4), scores (k,))`` float32, k >= 1 unless there is no box at all.
     """
     h, w = float(img_shape[0]), float(img_shape[1])
-    bboxes = bboxes.detach().float()
-    scores = scores.detach().float()
-    if bboxes.numel():
-        order = scores.argsort(descending=True)[:topk]
-        bboxes, scores = bboxes[order], scores[order]
-        bboxes = _clip(bboxes, h, w)
-        bw, bh = bboxes[:, 2] - bboxes[:, 0], bboxes[:, 3] - bboxes[:, 1]
-        area = bw * bh / (h * w)
-        short, long_ = torch.minimum(bw, bh), torch.maximum(bw, bh)
-        keep = (scores >= objectness_thr) & (area >= min_area_ratio) & (area <= max_area_ratio) & \
-            (short >= min_size) & (long_ <= max_aspect_ratio * short)
-        bboxes, scores = bboxes[keep], scores[keep]
-        if bboxes.numel():
-            _, kept = batched_nms(bboxes, scores, torch.zeros_like(scores, dtype=torch.long),
-                                  dict(type='nms', iou_threshold=nms_thr))
-            bboxes = bboxes[kept]
-    else:
-        bboxes = bboxes.new_zeros(0, 4)
+    bboxes, scores = bboxes.detach().float(), scores.detach().float()
+    order = scores.argsort(descending=True)[:topk]
+    bboxes, scores = bboxes[order], scores[order]
     if gt_bboxes is not None and gt_bboxes.numel():
-        gt = _clip(gt_bboxes.detach().float().to(bboxes.device), h, w)
-        gt = gt[((gt[:, 2] - gt[:, 0]) >= 1) & ((gt[:, 3] - gt[:, 1]) >= 1)]
+        gt = gt_bboxes.detach().float().to(bboxes.device)
         bboxes = torch.cat([gt, bboxes])
-    if max_per_img is not None:
-        bboxes = bboxes[:max_per_img]
-    return bboxes
+        scores = torch.cat([scores.new_ones(gt.shape[0]), scores])
+    if bboxes.shape[0] == 0:
+        return bboxes.new_zeros(0, 4), scores.new_zeros(0)
+    bw, bh = bboxes[:, 2] - bboxes[:, 0], bboxes[:, 3] - bboxes[:, 1]
+    ratio = bw / bh
+    iw = (bboxes[:, 2].clamp(max=w) - bboxes[:, 0].clamp(min=0)).clamp(min=0)
+    ih = (bboxes[:, 3].clamp(max=h) - bboxes[:, 1].clamp(min=0)).clamp(min=0)
+    keep = (ratio > min_ratio) & (ratio < max_ratio) & (iw * ih / (h * w) > min_area_ratio) & (scores > score_thr)
+    if not keep.any():
+        best = scores.argmax()
+        return bboxes[best:best + 1], scores[best:best + 1]
+    bboxes, scores = bboxes[keep], scores[keep]
+    kept = nms_keep(bboxes, scores, nms_thr)
+    return bboxes[kept], scores[kept]
 
 
-def _clip(boxes: Tensor, h: float, w: float) -> Tensor:
-    out = boxes.clone()
-    out[:, 0::2] = out[:, 0::2].clamp(0, w)
-    out[:, 1::2] = out[:, 1::2].clamp(0, h)
-    return out
+def neighbour_probabilities(box: Tensor, img_shape: tuple[int, int], max_prob: float = 0.3, exponent: float = 3.0,
+                            cut_off: float = 0.3, interval: float = -0.1) -> Tensor:
+    """(3, 3) inclusion probability of each grid cell around ``box`` (row-major, centre = box).
+
+    ``p_lr = min(max_prob * (h/w)^exponent, max_prob)``, ``p_ud = min(max_prob * (w/h)^exponent, max_prob)``;
+    a direction is zeroed when (gap to the image border) / (box size along it) <= ``cut_off + interval``
+    (0.2 in effect in the reference); edge cells take their direction's p, corners the geometric mean of
+    their two directions, the centre 1.
+    """
+    h, w = float(img_shape[0]), float(img_shape[1])
+    x1, y1, x2, y2 = (float(v) for v in box)
+    bw, bh = max(x2 - x1, 1e-6), max(y2 - y1, 1e-6)
+    p_lr = min(max_prob * (bh / bw) ** exponent, max_prob)
+    p_ud = min(max_prob * (bw / bh) ** exponent, max_prob)
+    thr = cut_off + interval
+    left = p_lr if x1 / bw > thr else 0.0
+    right = p_lr if (w - x2) / bw > thr else 0.0
+    up = p_ud if y1 / bh > thr else 0.0
+    down = p_ud if (h - y2) / bh > thr else 0.0
+    return torch.tensor([[math.sqrt(up * left), up, math.sqrt(up * right)],
+                         [left, 1.0, right],
+                         [math.sqrt(down * left), down, math.sqrt(down * right)]])
 
 
-def spanned_boxes(boxes: Tensor, group_index: Tensor, num_groups: int) -> Tensor:
-    """(G, 4) union box of each group of ``boxes`` (R, 4) with ``group_index`` (R,) in [0, G)."""
-    out = boxes.new_empty(num_groups, 4)
-    idx = group_index.long()
-    out[:, :2] = boxes.new_full((num_groups, 2), float('inf')).scatter_reduce(
-        0, idx[:, None].expand(-1, 2), boxes[:, :2], 'amin')
-    out[:, 2:] = boxes.new_full((num_groups, 2), float('-inf')).scatter_reduce(
-        0, idx[:, None].expand(-1, 2), boxes[:, 2:], 'amax')
-    return out
+def grid_cells(box: Tensor, shift: float = 0.9) -> Tensor:
+    """(9, 4) the 3x3 grid (row-major): cell (r, c) is ``box`` shifted by ((c-1)*shift*w, (r-1)*shift*h)."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    offs = torch.tensor([-1.0, 0.0, 1.0], device=box.device) * shift
+    dy, dx = torch.meshgrid(offs * bh, offs * bw, indexing='ij')
+    d = torch.stack([dx.flatten(), dy.flatten(), dx.flatten(), dy.flatten()], 1)
+    return box[None].float() + d
+
+
+def spanned_box(boxes: Tensor) -> Tensor:
+    """(4,) envelope of (k, 4) boxes."""
+    return torch.cat([boxes[:, :2].min(0).values, boxes[:, 2:].max(0).values])
 
 
 def normalize_to_spanned(boxes: Tensor, spanned: Tensor) -> Tensor:
-    """Boxes (R, 4) expressed in the frame of their spanned boxes (R, 4): values in [0, 1]."""
+    """(k, 4) boxes in the frame of their spanned box (4,) or (k, 4): (box - span xy) / span wh."""
+    spanned = spanned.expand_as(boxes)
     wh = (spanned[:, 2:] - spanned[:, :2]).clamp(min=1e-6).repeat(1, 2)
     return (boxes - spanned[:, :2].repeat(1, 2)) / wh
 
 
 @dataclass
-class BagSamples:
-    """The bags of one image.
+class BagGroup:
+    """One group of neighbourhood boxes around a proposal.
 
     Attributes:
-        boxes: (R, 4) member boxes of every group (a box appears once per group holding it).
-        group_index: (R,) group of each box, in [0, G).
-        spanned: (G, 4) union box of each group.
-        sequences: (S, L) indices into ``boxes`` giving each bag's box order, padded with -1.
-        lengths: (S,) boxes per sequence.
-        seq_group: (S,) group of each sequence (every group has ``num_orders`` sequences).
-        proposal_index: (G,) the proposal each group was sampled around.
+        boxes: (k, 4) the chosen cells clamped to the image, row-major cell order.
+        cells: (k,) their cell ids in [0, 9) (4 = the proposal).
+        spanned: (4,) envelope of ``boxes``.
+        norm_boxes: (k, 4) ``boxes`` in the spanned box's frame.
+        orders: the orderings (lists of indices into ``boxes``), each one bag sequence.
+        proposal: index of the proposal in its image's selection.
     """
     boxes: Tensor
-    group_index: Tensor
+    cells: Tensor
     spanned: Tensor
-    sequences: Tensor
-    lengths: Tensor
-    seq_group: Tensor
-    proposal_index: Tensor
-
-    @property
-    def num_groups(self) -> int:
-        return int(self.spanned.shape[0])
+    norm_boxes: Tensor
+    orders: list[list[int]]
+    proposal: int
 
 
 class NeighbourhoodSampler:
-    """Sample box groups on the 3x3 grid of each proposal's size around it.
+    """Groups of grid cells around each proposal, drawn by per-cell Bernoulli trials.
 
-    For each proposal, up to ``num_groups`` distinct grid rectangles containing the centre cell are
-    drawn; neighbour cells are clipped to the image and dropped when less than ``min_inside`` of
-    their area lies inside it (the proposal itself is always kept). Groups whose kept cells repeat
-    an earlier group's are skipped. Each group gets ``num_orders`` random orderings of its boxes.
+    For a proposal with n cells of probability > 0 (:func:`neighbour_probabilities`), ``min(max_groups,
+    n!)`` groups are drawn (the reference counts n!, spec S5); each draw is one Bernoulli per cell,
+    redrawn until the subset is new (the centre is always in). A group's cells are clamped to the
+    unpadded image; it gets ``min(k!, max_orders)`` distinct random orderings.
 
     Args:
-        num_groups: groups per proposal (3 in the reference).
-        num_orders: random orderings per group (2).
-        min_inside: minimal fraction of a neighbour cell inside the image.
-        max_boxes: cap on boxes per group (<= 9).
+        max_groups: 3. max_orders: 2. shift: 0.9 (cells overlap the centre by 0.1).
+        max_prob, exponent, cut_off, interval: see :func:`neighbour_probabilities`.
     """
 
-    def __init__(self, num_groups: int = 3, num_orders: int = 2, min_inside: float = 0.5,
-                 max_boxes: int = 9) -> None:
-        if num_groups < 1 or num_orders < 1 or not 1 <= max_boxes <= 9:
-            raise ValueError('num_groups, num_orders >= 1 and 1 <= max_boxes <= 9 required')
-        self.num_groups = num_groups
-        self.num_orders = num_orders
-        self.min_inside = min_inside
-        self.max_boxes = max_boxes
+    def __init__(self, max_groups: int = 3, max_orders: int = 2, shift: float = 0.9, max_prob: float = 0.3,
+                 exponent: float = 3.0, cut_off: float = 0.3, interval: float = -0.1) -> None:
+        if max_groups < 1 or max_orders < 1:
+            raise ValueError('max_groups and max_orders must be >= 1')
+        self.max_groups, self.max_orders, self.shift = int(max_groups), int(max_orders), float(shift)
+        self.prob_cfg = dict(max_prob=max_prob, exponent=exponent, cut_off=cut_off, interval=interval)
 
-    def grid_cells(self, proposals: Tensor, img_shape: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """(P, 9, 4) clipped cells (row-major, centre = index 4) and (P, 9) bool: cell usable."""
+    def groups_of(self, box: Tensor, img_shape: tuple[int, int], proposal: int = 0,
+                  generator: torch.Generator | None = None, rng: random.Random | None = None) -> list[BagGroup]:
+        """The groups of one proposal (4,)."""
+        shuffle = rng.shuffle if rng is not None else random.shuffle
+        probs = neighbour_probabilities(box, img_shape, **self.prob_cfg).flatten()
+        n = int((probs > 0).sum())
+        wanted = min(self.max_groups, math.factorial(n))
+        cells_all = grid_cells(box.detach().cpu().float(), self.shift)
         h, w = float(img_shape[0]), float(img_shape[1])
-        pw = (proposals[:, 2] - proposals[:, 0])[:, None]
-        ph = (proposals[:, 3] - proposals[:, 1])[:, None]
-        offs = torch.tensor([-1.0, 0.0, 1.0], device=proposals.device)
-        dy, dx = torch.meshgrid(offs, offs, indexing='ij')
-        dx, dy = dx.reshape(1, 9) * pw, dy.reshape(1, 9) * ph
-        cells = torch.stack([proposals[:, None, 0] + dx, proposals[:, None, 1] + dy,
-                             proposals[:, None, 2] + dx, proposals[:, None, 3] + dy], dim=-1)
-        clipped = _clip(cells.reshape(-1, 4), h, w).reshape(-1, 9, 4)
-        full = (pw * ph).clamp(min=1e-6)
-        inside = (clipped[..., 2] - clipped[..., 0]).clamp(min=0) * (clipped[..., 3] - clipped[..., 1]).clamp(min=0)
-        usable = inside >= self.min_inside * full
-        usable[:, 4] = True
-        return clipped, usable
+        seen: set[tuple[int, ...]] = set()
+        out = []
+        while len(out) < wanted:
+            draw = torch.bernoulli(probs, generator=generator)
+            key = tuple(int(v) for v in draw.tolist())
+            if key in seen:
+                continue
+            seen.add(key)
+            cells = draw.nonzero().flatten()
+            boxes = cells_all[cells].clone()
+            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+            span = spanned_box(boxes)
+            k = boxes.shape[0]
+            orders: list[list[int]] = []
+            while len(orders) < min(math.factorial(k), self.max_orders):
+                perm = list(range(k))
+                shuffle(perm)
+                if perm not in orders:
+                    orders.append(perm)
+            out.append(BagGroup(boxes=boxes, cells=cells, spanned=span, norm_boxes=normalize_to_spanned(boxes, span),
+                                orders=orders, proposal=proposal))
+        return out
 
-    def __call__(self, proposals: Tensor, img_shape: tuple[int, int],
-                 generator: torch.Generator | None = None) -> BagSamples:
-        """Sample the bags of one image.
-
-        Args:
-            proposals: (P, 4) boxes inside the image (see :func:`select_proposals`).
-            img_shape: (h, w).
-            generator: CPU generator for the random choices (reproducible bags).
-        """
-        device = proposals.device
-        proposals = proposals.detach().float()
-        cells, usable = self.grid_cells(proposals, img_shape)
-        cells_cpu, usable_cpu = cells.cpu(), usable.cpu()
-        boxes, group_index, proposal_index, sequences = [], [], [], []
-        num_groups = 0
-        rects = len(GRID_RECTANGLES)
+    def __call__(self, proposals: Tensor, img_shape: tuple[int, int], generator: torch.Generator | None = None,
+                 rng: random.Random | None = None) -> list[BagGroup]:
+        """All groups of one image's proposals (P, 4), proposal by proposal."""
+        out: list[BagGroup] = []
         for p in range(proposals.shape[0]):
-            seen: set[tuple[int, ...]] = set()
-            for r in torch.randperm(rects, generator=generator).tolist():
-                if len(seen) >= self.num_groups:
-                    break
-                ids = [row * 3 + col for row, col in GRID_RECTANGLES[r] if usable_cpu[p, row * 3 + col]]
-                if len(ids) > self.max_boxes:
-                    # keep the centre, drop random others
-                    others = [i for i in ids if i != 4]
-                    pick = torch.randperm(len(others), generator=generator)[:self.max_boxes - 1].tolist()
-                    ids = sorted([4] + [others[i] for i in pick])
-                key = tuple(ids)
-                if key in seen:
-                    continue
-                seen.add(key)
-                start = sum(len(b) for b in boxes)
-                boxes.append(cells_cpu[p, ids])
-                group_index += [num_groups] * len(ids)
-                for _ in range(self.num_orders):
-                    order = torch.randperm(len(ids), generator=generator) + start
-                    sequences.append(order)
-                proposal_index.append(p)
-                num_groups += 1
-        if boxes:
-            all_boxes = torch.cat(boxes).to(device)
-        else:
-            all_boxes = proposals.new_zeros(0, 4)
-        gidx = torch.tensor(group_index, dtype=torch.long, device=device)
-        lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long, device=device)
-        max_len = int(lengths.max()) if len(sequences) else 0
-        seqs = torch.full((len(sequences), max_len), -1, dtype=torch.long)
-        for i, s in enumerate(sequences):
-            seqs[i, :len(s)] = s
-        seq_group = torch.arange(num_groups, device=device).repeat_interleave(self.num_orders)
-        return BagSamples(boxes=all_boxes, group_index=gidx,
-                          spanned=spanned_boxes(all_boxes, gidx, num_groups),
-                          sequences=seqs.to(device), lengths=lengths, seq_group=seq_group,
-                          proposal_index=torch.tensor(proposal_index, dtype=torch.long, device=device))
+            out += self.groups_of(proposals[p], img_shape, p, generator, rng)
+        return out
+
+
+@dataclass
+class BagRows:
+    """A KD batch's groups flattened: one row per box of every ordering (sequence, slot), image-major.
+
+    Attributes:
+        boxes: per image (R_b, 4) the rows' boxes (the RoIs, in row order).
+        norm_boxes: (R, 4) each row's box in its spanned box's frame.
+        seq, slot, group, proposal, cell: (R,) long: sequence, position in it, group, batch-global
+            proposal and cell id of each row.
+        seq_group: (S,) group of each sequence. seq_image_id: (S,) float image id of each sequence.
+        spanned_rois: (G, 5) [image index, spanned box] of each group.
+    """
+    boxes: list[Tensor]
+    norm_boxes: Tensor
+    seq: Tensor
+    slot: Tensor
+    group: Tensor
+    proposal: Tensor
+    cell: Tensor
+    seq_group: Tensor
+    seq_image_id: Tensor
+    spanned_rois: Tensor
+
+    @property
+    def num_sequences(self) -> int:
+        return int(self.seq_group.shape[0])
+
+    @classmethod
+    def build(cls, groups: list[list[BagGroup]], num_proposals: list[int], image_ids: list[float],
+              device: torch.device | str = 'cpu') -> BagRows:
+        """From per-image groups (``NeighbourhoodSampler`` output), proposals per image and image ids."""
+        boxes: list[list[Tensor]] = [[] for _ in groups]
+        norm: list[Tensor] = []
+        cols: dict[str, list[int]] = {k: [] for k in ('seq', 'slot', 'group', 'proposal', 'cell')}
+        seq_group: list[int] = []
+        seq_img: list[float] = []
+        spanned: list[Tensor] = []
+        n_group = prop_offset = 0
+        for b, img_groups in enumerate(groups):
+            for g in img_groups:
+                spanned.append(torch.cat([g.spanned.new_tensor([b]), g.spanned]))
+                for order in g.orders:
+                    for slot, j in enumerate(order):
+                        boxes[b].append(g.boxes[j])
+                        norm.append(g.norm_boxes[j])
+                        for key, val in (('seq', len(seq_group)), ('slot', slot), ('group', n_group),
+                                         ('proposal', prop_offset + g.proposal), ('cell', int(g.cells[j]))):
+                            cols[key].append(val)
+                    seq_group.append(n_group)
+                    seq_img.append(float(image_ids[b]))
+                n_group += 1
+            prop_offset += int(num_proposals[b])
+        long = dict(dtype=torch.long, device=device)
+        return cls(boxes=[torch.stack(r).to(device) if r else torch.zeros(0, 4, device=device) for r in boxes],
+                   norm_boxes=torch.stack(norm).to(device) if norm else torch.zeros(0, 4, device=device),
+                   **{k: torch.tensor(v, **long) for k, v in cols.items()},
+                   seq_group=torch.tensor(seq_group, **long),
+                   seq_image_id=torch.tensor(seq_img, dtype=torch.float32, device=device),
+                   spanned_rois=torch.stack(spanned).to(device) if spanned else torch.zeros(0, 5, device=device))
