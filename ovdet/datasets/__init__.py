@@ -10,6 +10,7 @@ from .ov_coco import (  # noqa: F401
     OVCocoDataset,
     read_class_names,
 )
+from .ov_lvis import OVLVISDataset  # noqa: F401
 
 _SYNTHETIC_NAMES = ("SHAPE_CLASSES", "SHAPE_BASE_CLASSES", "SHAPE_NOVEL_CLASSES", "SHAPE_CATEGORIES",
                     "COLOR_PALETTE", "generate_shapes_dataset")

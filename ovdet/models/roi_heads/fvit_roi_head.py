@@ -15,14 +15,15 @@ __all__ = ['FViTRoIHead']
 
 @MODELS.register_module()
 class FViTRoIHead(StandardRoIHead):
-    """:class:`StandardRoIHead` (box only) whose prediction takes the CLIP dense map.
+    """:class:`StandardRoIHead` whose box prediction takes the CLIP dense map.
 
     At test time each proposal is also pooled from the frozen CLIP's dense map (RoIAlign 1x1,
     aligned, adaptive sampling, then L2-normalized) and the box head ensembles those CLIP scores
     with its own (see :class:`TextEmbeddingBBoxHead`). The CLIP feature is pooled over the same
     proposal the detector scored (not over the regressed box), so both scores describe one region.
 
-    Training is :class:`StandardRoIHead`'s.
+    With a ``mask_head`` (OV-LVIS: a class-agnostic FCN head), masks are predicted for the final
+    boxes as :meth:`StandardRoIHead.predict_mask` does. Training is :class:`StandardRoIHead`'s.
     """
 
     def predict(self, x: tuple[Tensor], rpn_results_list: InstanceList, batch_data_samples: SampleList,
@@ -38,13 +39,17 @@ class FViTRoIHead(StandardRoIHead):
                 or None (detector scores only).
 
         Returns:
-            per image InstanceData: bboxes (k, 4), scores (k,), labels (k,).
+            per image InstanceData: bboxes (k, 4), scores (k,), labels (k,) and, with a mask head,
+            masks (k, H, W) bool (original size with ``rescale``).
         """
-        if self.with_mask:
-            raise NotImplementedError('FViTRoIHead predicts boxes only')
         batch_img_metas = [s.metainfo for s in batch_data_samples]
-        return self.predict_bbox(x, batch_img_metas, rpn_results_list, rcnn_test_cfg=self.test_cfg,
-                                 rescale=rescale, clip_dense=clip_dense)
+        # As StandardRoIHead.predict: with a mask head the boxes stay in input pixels until the mask head
+        # has pooled them, which then rescales boxes and pastes masks at the original size.
+        results_list = self.predict_bbox(x, batch_img_metas, rpn_results_list, rcnn_test_cfg=self.test_cfg,
+                                         rescale=rescale and not self.with_mask, clip_dense=clip_dense)
+        if self.with_mask:
+            results_list = self.predict_mask(x, batch_img_metas, results_list, rescale=rescale)
+        return results_list
 
     def predict_bbox(self, x: tuple[Tensor], batch_img_metas: list[dict], rpn_results_list: InstanceList,
                      rcnn_test_cfg: ConfigType, rescale: bool = False,
