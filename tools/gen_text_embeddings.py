@@ -16,6 +16,13 @@ Examples::
         --classes ov_coco_65 --templates full --out data/text/ov_coco_65_vitb16.npy
     python tools/gen_text_embeddings.py --model unimed-clip-vit-b-16 \\
         --classes ov_coco_65 --out data/ov_coco/ov_coco_65_unimed_vitb16.npy
+    python tools/gen_text_embeddings.py --model-name ViT-B-16 --pretrained ckpt/ViT-B-16.pt \\
+        --classes coco_panoptic_133 --templates vild --out data/coco/coco_panoptic_133_vild_vitb16.npy
+
+``--templates vild`` is the CLIM / CLIPSelf references' recipe (63 ViLD prompts,
+``clim.models.templates.encode_vild_class_names``): it words the *raw* class names itself
+(``'sky-other-merged'`` stays that), as the reference reads them from the dataset json; the other
+template sets use the natural-language names of ``clim.models.class_names.prompt_name``.
 """
 from __future__ import annotations
 
@@ -46,8 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     names.add_argument('--classes', choices=['ov_coco_65', 'coco_80', 'coco_panoptic_133'],
                        help='a built-in class list (clim/models/class_names.py)')
     names.add_argument('--class-file', help='text file with one class name per line')
-    p.add_argument('--templates', choices=['full', 'short', 'none'], default='full',
-                   help='prompt-template ensemble (full: 80 prompts; none: the bare name)')
+    p.add_argument('--templates', choices=['full', 'short', 'none', 'vild'], default='full',
+                   help='prompt-template ensemble (full: 80 prompts; none: the bare name; vild: the 63 '
+                        'ViLD prompts of the CLIM / CLIPSelf references, on the raw class names)')
     p.add_argument('--background', action='store_true',
                    help='append a normalized row for "background" (same templates)')
     p.add_argument('--device', default='cpu')
@@ -77,6 +85,17 @@ def read_class_file(path: str) -> list[str]:
     if not names:
         raise SystemExit(f'no class names in {path}')
     return names
+
+
+def class_names(classes: str | None, class_file: str | None, templates: str) -> list[str]:
+    """The names to encode: a class file's lines as written, or a built-in list -- worded by
+    :func:`clim.models.class_names.prompt_name`, except for ``'vild'``, whose recipe words the raw
+    dataset names itself (``'sky-other-merged'``, as the reference reads them from the json)."""
+    from clim.models import get_class_names, prompt_name
+
+    if class_file:
+        return read_class_file(class_file)
+    return [n if templates == 'vild' else prompt_name(n) for n in get_class_names(classes)]
 
 
 def build_clip(model: str | None = None, model_name: str | None = None, model_cfg: dict | None = None,
@@ -120,17 +139,18 @@ def main(argv: list[str] | None = None) -> Path:
     import numpy as np
     import torch
 
-    from clim.models import get_class_names, prompt_name
+    from clim.models.templates import encode_vild_class_names
 
-    names = read_class_file(args.class_file) if args.class_file else [prompt_name(n) for n in
-                                                                        get_class_names(args.classes)]
+    vild = args.templates == 'vild'
+    names = class_names(args.classes, args.class_file, args.templates)
     quick_gelu = {'auto': None, 'true': True, 'false': False}[args.quick_gelu]
     model = build_clip(args.model, args.model_name, _model_cfg(args.model_cfg), args.pretrained,
                        quick_gelu).to(args.device).eval()
     if args.background:
         names = names + ['background']
     with torch.no_grad():
-        emb = model.encode_class_names(names, templates=args.templates, batch_size=args.batch_size)
+        emb = (encode_vild_class_names(model, names, batch_size=args.batch_size) if vild else
+               model.encode_class_names(names, templates=args.templates, batch_size=args.batch_size))
     emb = emb.float().cpu().numpy().astype(np.float32)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

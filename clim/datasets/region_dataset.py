@@ -8,11 +8,15 @@ Two annotation forms:
 * **COCO instances** (``instances_*.json``, boxes + polygon/RLE masks): every annotation is a
   region and every category counts as a "thing" (used for the generated shapes benchmark).
 
-Crowd regions are left out by default (``include_crowd=False``): a crowd box covers many objects.
-Class indices are contiguous ``0..C-1`` in the order of ``categories``.
+Which regions and which class order follow a named protocol (:mod:`clim.datasets.region_protocol`):
+``'clim-ovd'`` (default) leaves crowd regions out (a crowd box covers many objects) and numbers the
+classes ``0..C-1`` in the order of ``categories``; ``'reference'`` (the CLIM / CLIPSelf code) keeps
+crowd segments, considers the first 100 segments of an image and sorts categories by id. Size
+filters and the stuff boxes of the reference need the masks: :class:`RegionEvalTransform` applies them.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os.path as osp
 from collections.abc import Sequence
@@ -26,6 +30,7 @@ from mmdet.registry import DATASETS, TRANSFORMS
 
 from ..models.class_names import prompt_name
 from .errors import DataPreparationError, check_paths, missing_path_error
+from .region_protocol import RegionProtocol, get_region_protocol
 from .transforms import build_pipeline, open_rgb
 
 __all__ = ['RegionRecognitionDataset', 'LoadRegionAnnotations', 'ResizeLongestSide', 'PackRegionInputs']
@@ -45,21 +50,27 @@ class RegionRecognitionDataset(BaseDataset):
         data_root: dataset root.
         img_prefix: image folder (``file_name`` relative to it).
         seg_prefix: panoptic PNG folder (panoptic json only).
-        include_crowd: keep ``iscrowd`` regions.
+        protocol: ``'clim-ovd'`` / ``'reference'`` (or a :class:`RegionProtocol`): crowd regions, the
+            per-image segment cap and the category order.
+        include_crowd: keep ``iscrowd`` regions (None: as the protocol says).
         class_name_map: optional ``{category name: text used for the prompt}`` (e.g. COCO's
             ``"wall-other-merged"`` -> ``"wall"``); by default :func:`clim.models.class_names.prompt_name`.
 
     ``metainfo``: ``classes`` (prompt names), ``category_names`` (as in the json), ``isthing``
-    (bool per class), ``category_ids``. Each item after ``PackRegionInputs``: ``{'inputs': uint8
-    (3, H, W), 'data_samples': BaseDataElement(gt_bboxes (n, 4) pixels of the resized image,
-    gt_labels (n,), gt_masks (n, h/stride, w/stride) bool, metainfo incl. classes, scale)}``.
+    (bool per class), ``category_ids``, ``region_protocol`` (its name), all in class-index order.
+    Each item after ``PackRegionInputs``: ``{'inputs': uint8 (3, H, W), 'data_samples':
+    BaseDataElement(gt_bboxes (n, 4) pixels of the resized image, gt_labels (n,), gt_masks
+    (n, h/stride, w/stride) bool, optionally gt_crops (n, 3, S, S) uint8, metainfo incl. classes,
+    category_names, scale)}``.
     """
 
     def __init__(self, ann_file: str, data_root: str = '', img_prefix: str = '', seg_prefix: str = '',
-                 pipeline: Sequence[dict | Any] = (), include_crowd: bool = False,
+                 pipeline: Sequence[dict | Any] = (), protocol: str | dict | RegionProtocol = 'clim-ovd',
+                 include_crowd: bool | None = None,
                  class_name_map: dict[str, str] | None = None, indices: int | Sequence[int] | None = None,
                  lazy_init: bool = False) -> None:
-        self.include_crowd = include_crowd
+        self.protocol = get_region_protocol(protocol)
+        self.include_crowd = self.protocol.keep_crowd if include_crowd is None else bool(include_crowd)
         self.class_name_map = dict(class_name_map or {})
         self._seg_prefix = seg_prefix
         super().__init__(ann_file=ann_file, data_root=data_root,
@@ -88,6 +99,8 @@ class RegionRecognitionDataset(BaseDataset):
                                                  for k in ('images', 'annotations', 'categories')):
             raise _fail(self.ann_file, 'needs "images", "annotations" and "categories" lists')
         cats = data['categories']
+        if self.protocol.category_order == 'id':
+            cats = sorted(cats, key=lambda c: c['id'])
         cat_index = {c['id']: i for i, c in enumerate(cats)}
         panoptic = any('segments_info' in a for a in data['annotations'][:1])
         if panoptic:
@@ -97,7 +110,9 @@ class RegionRecognitionDataset(BaseDataset):
             classes=tuple(self._prompt_name(c['name']) for c in cats),
             category_names=tuple(c['name'] for c in cats),
             category_ids=tuple(c['id'] for c in cats),
-            isthing=tuple(bool(c.get('isthing', 1)) if panoptic else True for c in cats))
+            isthing=tuple(bool(c.get('isthing', 1)) if panoptic else True for c in cats),
+            region_protocol=self.protocol.name, region_protocol_fields=dataclasses.asdict(self.protocol))
+        isthing = dict(zip(cat_index, self._metainfo['isthing']))
         images = {im['id']: im for im in data['images']}
         per_image: dict[Any, list[dict]] = {i: [] for i in images}
         if panoptic:
@@ -110,18 +125,23 @@ class RegionRecognitionDataset(BaseDataset):
             for a in data['annotations']:
                 per_image.setdefault(a['image_id'], []).append(a)
         out = []
+        cap = self.protocol.max_segments
+        # Degenerate json boxes are dropped here unless a size filter decides (on the protocol's boxes).
+        drop_empty = self.protocol.min_box_size is None
         for img_id, im in images.items():
             regions = []
-            for a in per_image.get(img_id, []):
+            segments = per_image.get(img_id, [])
+            for a in segments[:cap] if cap is not None else segments:
                 if a.get('iscrowd', 0) and not self.include_crowd:
                     continue
                 if a['category_id'] not in cat_index:
                     raise _fail(self.ann_file, f'category_id {a["category_id"]} of image {img_id} is not in '
                                                f'"categories"')
                 x, y, w, h = a['bbox']
-                if w <= 0 or h <= 0:
+                if drop_empty and (w <= 0 or h <= 0):
                     continue
-                regions.append(dict(bbox=[x, y, x + w, y + h], label=cat_index[a['category_id']],
+                regions.append(dict(bbox=[x, y, x + w, y + h], bbox_xywh=[x, y, w, h],
+                                    label=cat_index[a['category_id']], isthing=isthing[a['category_id']],
                                     segment_id=a.get('id'), segmentation=a.get('segmentation')))
             if not regions:
                 continue
@@ -135,7 +155,17 @@ class RegionRecognitionDataset(BaseDataset):
     def prepare_data(self, idx: int) -> Any:
         info = self.get_data_info(idx)
         info['classes'] = self.metainfo['classes']
-        return self.pipeline(info)
+        info['category_names'] = self.metainfo['category_names']
+        out = self.pipeline(info)
+        packed = out.get('data_samples') if isinstance(out, dict) else None
+        made = getattr(packed, 'metainfo', {}).get('region_protocol')
+        if packed is not None and made is None and self.protocol.name != 'clim-ovd':
+            raise ValueError(f'{type(self).__name__}(protocol={self.protocol.name!r}) needs a RegionEvalTransform '
+                             f'of that protocol in its pipeline (boxes, filter, crops, masks)')
+        if made is not None and made != self.protocol.name:
+            raise ValueError(f'{type(self).__name__}(protocol={self.protocol.name!r}) has a pipeline step of '
+                             f'protocol {made!r} (RegionEvalTransform): give both the same protocol')
+        return out
 
 
 def _polygons_to_mask(segm: Any, h: int, w: int) -> np.ndarray:
@@ -212,12 +242,14 @@ class PackRegionInputs:
     """Pack image and regions; masks are reduced to the dense-feature grid (``mask_stride`` pixels/cell).
 
     A cell belongs to a mask when at least half of it is covered; a mask covering no cell that way
-    keeps its best-covered cell (small objects still get a feature).
+    keeps its best-covered cell (small objects still get a feature). Cells an earlier transform made
+    (``gt_mask_cells``, e.g. :class:`RegionEvalTransform`) are packed as they are, and so are its
+    ``gt_crops`` (n, 3, S, S) uint8.
     """
 
     def __init__(self, mask_stride: int = 16,
                  meta_keys: tuple[str, ...] = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
-                                               'classes')) -> None:
+                                               'classes', 'category_names', 'region_protocol')) -> None:
         self.mask_stride = int(mask_stride)
         self.meta_keys = tuple(meta_keys)
 
@@ -242,7 +274,11 @@ class PackRegionInputs:
         sample = BaseDataElement(metainfo={k: results[k] for k in self.meta_keys if k in results})
         sample.gt_bboxes = torch.from_numpy(results['gt_bboxes']).float()
         sample.gt_labels = torch.from_numpy(results['gt_labels']).long()
-        if 'gt_masks' in results:
+        if 'gt_mask_cells' in results:
+            sample.gt_masks = torch.from_numpy(np.ascontiguousarray(results['gt_mask_cells'])).bool()
+        elif 'gt_masks' in results:
             sample.gt_masks = torch.from_numpy(self._cells(results['gt_masks']))
+        if 'gt_crops' in results:
+            sample.gt_crops = torch.from_numpy(np.ascontiguousarray(results['gt_crops']))
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         return dict(inputs=inputs, data_samples=sample)
