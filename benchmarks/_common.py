@@ -26,8 +26,8 @@ import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / 'results'
 
-__all__ = ['RESULTS_DIR', 'machine_info', 'time_it', 'time_interleaved', 'PeakMemory', 'format_table',
-           'write_results', 'sync']
+__all__ = ['RESULTS_DIR', 'machine_info', 'time_it', 'time_interleaved', 'PeakMemory', 'StageTimer',
+           'format_table', 'write_results', 'sync']
 
 
 def _cpu_model() -> str:
@@ -178,6 +178,45 @@ class PeakMemory:
                            delta_rss_mib=round((self._peak - self._start) / mib, 1))
         if self.device.type == 'cuda':
             self.result['cuda_peak_alloc_mib'] = round(torch.cuda.max_memory_allocated(self.device) / mib, 1)
+
+
+class StageTimer:
+    """Wall time per named stage of a pipeline, by wrapping methods of its objects (benchmarks only).
+
+    ``timer.wrap('rpn', model.rpn_head, 'predict')`` replaces that bound method on the instance with one
+    that adds its duration (device-synchronized) to stage ``'rpn'``; :meth:`restore` undoes every wrap.
+    Per call of the whole pipeline: ``timer.reset()``, run it, read ``timer.seconds`` (``{stage: s}``).
+    Wrapped calls must not nest inside each other (their times would count twice).
+    """
+
+    def __init__(self, device: str | torch.device = 'cpu') -> None:
+        self.device = torch.device(device)
+        self.seconds: dict[str, float] = {}
+        self._wrapped: list[tuple[Any, str]] = []
+
+    def wrap(self, stage: str, obj: Any, name: str) -> None:
+        inner = getattr(obj, name)
+        self.seconds.setdefault(stage, 0.0)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            sync(self.device)
+            t0 = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                sync(self.device)
+                self.seconds[stage] += time.perf_counter() - t0
+
+        setattr(obj, name, timed)
+        self._wrapped.append((obj, name))
+
+    def reset(self) -> None:
+        self.seconds = dict.fromkeys(self.seconds, 0.0)
+
+    def restore(self) -> None:
+        for obj, name in reversed(self._wrapped):
+            delattr(obj, name)  # the instance attribute; the class's method shows through again
+        self._wrapped.clear()
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:

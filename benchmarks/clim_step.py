@@ -1,37 +1,56 @@
-"""Benchmark "clim-step": one CLIM training step vs a plain CLIP contrastive step on the same images.
+"""Benchmark "clim-step": the CLIM training step with and without a per-step caption text forward, against a
+plain CLIP contrastive step on the same images.
 
 Random-weight ViT-B/16 (QuickGELU), last 6 image groups trainable, text tower frozen, AdamW. Batch
 of 32 images at 224 = one 2x2 + one 3x3 + one 4x4 mosaic + 3 single images; mosaics resized to
-``--mosaic-size`` (default 448 on CPU, 1024 on CUDA, the reference's train_image_size).
+``--mosaic-size`` (default 448 on CPU, 1024 on CUDA, the reference's train_image_size). Captions are
+seeded COCO-like sentences of 8-18 words. Every step goes through ``CLIM.loss`` (the training code path),
+then backward and the optimizer step:
 
-- ``clim``: ``CLIM.image_features`` (mosaics -> v2 dense maps -> RoIAlign on pseudo boxes, singles
-  through the ordinary forward) + frozen text + contrastive loss, backward, optimizer step;
-- ``plain``: the same model, loss and optimizer, image features from the ordinary forward of the 32
-  images at 224 (a plain CLIP contrastive step);
+- ``clim_text_full``: caption features from a per-step text forward over all 77 positions (the
+  reference's computation, ``text_forward='full'``);
+- ``clim_text_trimmed``: per-step text forward up to the batch's longest end-of-text token (the default);
+- ``clim_precomputed``: caption features precomputed once (``tools/precompute_caption_features.py``'s
+  encoder, a feature file, ``AddCaptionFeatures``): no text forward in the step;
+- ``plain``: the same model, loss, optimizer and (trimmed, per-step) text forward, image features from
+  the ordinary forward of the 32 images at 224 (a plain CLIP contrastive step);
 - the CLIM-specific work timed on its own: mosaic building (tiling + bicubic resize) and region
-  pooling (RoIAlign forward + backward on the dense maps). Their share of the CLIM step, and their
-  cost relative to the encoder work of the step (aim: <= 10%).
+  pooling (RoIAlign forward + backward on the dense maps), and the caption text forward alone.
 
-Reports median / min / max of ``--repeats`` timed steps after ``--warmup``, images/s, the ratio, peak
-memory and the machine.
+Before timing, the losses of the three CLIM variants on the same weights are compared (``loss_diff_*``).
+Reports median / min / max of ``--repeats`` timed steps after ``--warmup`` (round-robin), images/s,
+the ratios, peak memory per step and the machine. CUDA: autocast fp16 on by default (``--no-amp``).
 
     python benchmarks/clim_step.py --repeats 3
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os.path as osp
 import sys
+import tempfile
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 for p in (REPO_ROOT, osp.dirname(osp.abspath(__file__))):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from _common import PeakMemory, format_table, machine_info, time_interleaved, time_it, write_results  # noqa: E402
+
+_WORDS = ('a man woman child dog cat horse bus train plate pizza table street sign red white blue small large '
+          'old young two three sitting standing riding eating holding next to on in of with near the front '
+          'behind top under field kitchen road beach grass snow water room window building').split()
+
+
+def coco_like_captions(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct seeded sentences of 8-18 words (COCO captions: ~10-20 BPE tokens)."""
+    rng = np.random.default_rng(seed)
+    return [f'{" ".join(rng.choice(_WORDS, size=int(rng.integers(8, 19))))} {i}' for i in range(n)]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,10 +65,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--repeats', type=int, default=3, help='timed steps per measurement (median reported)')
     p.add_argument('--warmup', type=int, default=1, help='untimed steps before timing')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--amp', action='store_true', help='autocast (fp16 on CUDA, bf16 on CPU)')
+    p.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
+                   help='autocast (fp16 on CUDA, bf16 on CPU); default: on for CUDA, off for CPU')
     p.add_argument('--threads', type=int, help='torch intra-op threads (default: torch default)')
     p.add_argument('--out-dir', help='results directory (default benchmarks/results)')
     return p.parse_args(argv)
+
+
+def _precompute_tool():
+    spec = importlib.util.spec_from_file_location('precompute_caption_features',
+                                                  osp.join(REPO_ROOT, 'tools', 'precompute_caption_features.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -57,8 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     import clim  # noqa: F401
+    from mmengine.structures import BaseDataElement
+
+    from clim.datasets import AddCaptionFeatures, save_caption_features
     from clim.method import CLIM, build_mosaics, mosaic_boxes, plan_mosaics
     device = torch.device(args.device)
+    amp_on = args.amp if args.amp is not None else device.type == 'cuda'
     mosaic_size = args.mosaic_size or (1024 if device.type == 'cuda' else 448)
     clip_cfg = dict(type='CLIPModel', quick_gelu=True)
     if args.model_cfg:
@@ -74,24 +106,49 @@ def main(argv: list[str] | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
     raw = torch.randint(0, 256, (args.batch, 3, size, size), generator=g, dtype=torch.uint8)
     images = model.data_preprocessor(dict(inputs=list(raw), data_samples=None), True)['inputs'].to(device)
-    tokens = model.clip.tokenize([f'a photo of object number {i}' for i in range(args.batch)]).to(device)
-    amp = torch.autocast(device.type, dtype=torch.float16 if device.type == 'cuda' else torch.bfloat16,
-                         enabled=args.amp)
+    captions = coco_like_captions(args.batch)
+    tokens = model.clip.tokenize(captions).to(device)
+    token_samples = []
+    for cap, tok in zip(captions, tokens):
+        s = BaseDataElement(metainfo=dict(caption=cap))
+        s.text = tok
+        token_samples.append(s)
 
-    def step(image_fn) -> None:
-        opt.zero_grad(set_to_none=True)
+    # The precomputed path as training runs it: the tool's encoder, a feature file, AddCaptionFeatures.
+    tmp = tempfile.TemporaryDirectory()
+    feature_file = osp.join(tmp.name, 'caption_features.pt')
+    with torch.no_grad():
+        feats = _precompute_tool().encode_captions(model, captions, batch_size=256)
+    save_caption_features(feature_file, captions, feats, model.text_feature_key())
+    add = AddCaptionFeatures(feature_file)
+    feature_samples = [add(dict(data_samples=BaseDataElement(metainfo=dict(caption=c))))['data_samples']
+                       for c in captions]
+    amp = torch.autocast(device.type, dtype=torch.float16 if device.type == 'cuda' else torch.bfloat16,
+                         enabled=amp_on)
+
+    def losses(samples: list, text_forward: str, image_fn=None) -> torch.Tensor:
+        model.text_forward = text_forward
         with amp:
+            if image_fn is None:
+                return model.loss(images, samples)['loss_contrast']
             img = image_fn(images).float()
-            txt = model.text_features(tokens).float()
-            loss = model.loss_fn(img, txt, model.clip.logit_scale.exp())
-        loss.backward()
+            return model.loss_fn(img, model.caption_features(samples), model.clip.logit_scale.exp())
+
+    def step(samples: list, text_forward: str, image_fn=None) -> None:
+        opt.zero_grad(set_to_none=True)
+        losses(samples, text_forward, image_fn).backward()
         opt.step()
 
-    def clim_step() -> None:
-        step(model.image_features)
-
-    def plain_step() -> None:
-        step(lambda x: model.clip.encode_image(x, normalize=True))
+    variants = dict(
+        clim_text_full=lambda: step(token_samples, 'full'),
+        clim_text_trimmed=lambda: step(token_samples, 'trimmed'),
+        clim_precomputed=lambda: step(feature_samples, 'trimmed'),
+        plain=lambda: step(token_samples, 'trimmed', lambda x: model.clip.encode_image(x, normalize=True)),
+    )
+    with torch.no_grad():
+        ref = {k: float(losses(s, f)) for k, s, f in (('full', token_samples, 'full'),
+                                                       ('trimmed', token_samples, 'trimmed'),
+                                                       ('precomputed', feature_samples, 'trimmed'))}
 
     plan = plan_mosaics(args.batch, model.mosaic_choices)
 
@@ -107,36 +164,59 @@ def main(argv: list[str] | None = None) -> dict:
     def region_pooling() -> None:
         model.clip.pool_boxes(dense, boxes, normalized=True).sum().backward()
 
-    with PeakMemory(device) as mem_clim:
-        clim_step()
-    with PeakMemory(device) as mem_plain:
-        plain_step()
-    steps = time_interleaved(dict(clim=clim_step, plain=plain_step), repeats=args.repeats, warmup=args.warmup,
-                             device=device)
-    parts = dict(mosaic_building=time_it(mosaic_building, repeats=max(3, args.repeats), device=device),
-                 region_pooling=time_it(region_pooling, repeats=max(3, args.repeats), device=device))
-    t_clim, t_plain = steps['clim']['median_s'], steps['plain']['median_s']
+    def text_forward_only(mode: str):
+        def run() -> None:
+            model.text_forward = mode
+            with amp:
+                model.text_features(tokens)
+        return run
+
+    memory = {}
+    for name, fn in variants.items():
+        with PeakMemory(device) as mem:
+            fn()
+        memory[name] = mem.result
+        print(f'{name}: one step for peak memory done ({mem.result})', file=sys.stderr, flush=True)
+    steps = time_interleaved(variants, repeats=args.repeats, warmup=args.warmup, device=device)
+    print(f'timed steps: { {k: round(v["median_s"], 3) for k, v in steps.items()} }', file=sys.stderr, flush=True)
+    reps = max(3, args.repeats)
+    parts = dict(mosaic_building=time_it(mosaic_building, repeats=reps, device=device),
+                 region_pooling=time_it(region_pooling, repeats=reps, device=device),
+                 text_forward_full=time_it(text_forward_only('full'), repeats=reps, device=device),
+                 text_forward_trimmed=time_it(text_forward_only('trimmed'), repeats=reps, device=device))
+    model.text_forward = 'trimmed'
+    med = {k: v['median_s'] for k, v in steps.items()}
+    rows = [dict(step=k, median_s=t, images_per_s=args.batch / t, **memory[k]) for k, t in med.items()]
     t_extra = parts['mosaic_building']['median_s'] + parts['region_pooling']['median_s']
-    rows = [
-        dict(step='clim', median_s=t_clim, images_per_s=args.batch / t_clim, **mem_clim.result),
-        dict(step='plain', median_s=t_plain, images_per_s=args.batch / t_plain, **mem_plain.result),
-    ]
     summary = dict(
-        ratio_clim_over_plain=t_clim / t_plain,
+        speedup_precomputed_over_text_full=med['clim_text_full'] / med['clim_precomputed'],
+        speedup_precomputed_over_text_trimmed=med['clim_text_trimmed'] / med['clim_precomputed'],
+        speedup_trimmed_over_full=med['clim_text_full'] / med['clim_text_trimmed'],
+        ratio_clim_over_plain=med['clim_precomputed'] / med['plain'],
+        ratio_clim_text_trimmed_over_plain=med['clim_text_trimmed'] / med['plain'],
+        text_forward_full_s=parts['text_forward_full']['median_s'],
+        text_forward_trimmed_s=parts['text_forward_trimmed']['median_s'],
         mosaic_building_s=parts['mosaic_building']['median_s'],
         region_pooling_s=parts['region_pooling']['median_s'],
-        share_of_clim_step=t_extra / t_clim,
-        overhead_vs_encoder_work=t_extra / max(t_clim - t_extra, 1e-9),
+        share_of_clim_step=t_extra / med['clim_precomputed'],
+        overhead_vs_encoder_work=t_extra / max(med['clim_precomputed'] - t_extra, 1e-9),
+        loss_diff_precomputed_vs_trimmed=abs(ref['precomputed'] - ref['trimmed']),
+        loss_diff_trimmed_vs_full=abs(ref['trimmed'] - ref['full']),
     )
-    table = format_table(rows) + '\n\n' + format_table([summary])
+    table = format_table(rows) + '\n\n' + '\n'.join(
+        f'{k}: {v:.4g}' for k, v in summary.items()) + (
+        f'\n\nbatch {args.batch}, images {size}, mosaics {mosaic_size}, device {device}, amp {amp_on}, '
+        f'repeats {args.repeats}, warmup {args.warmup}, threads {torch.get_num_threads()}')
     config = dict(model=args.model_cfg or args.model_name, batch=args.batch, image_size=size,
-                  mosaic_size=mosaic_size,
-                  unlocked_groups=args.unlocked_groups, trainable_params=sum(p.numel() for p in params),
-                  mosaics=[(g.n, g.count) for g in plan.groups], singles=plan.num_singles, amp=args.amp,
-                  device=str(device))
+                  mosaic_size=mosaic_size, unlocked_groups=args.unlocked_groups,
+                  trainable_params=sum(p.numel() for p in params),
+                  mosaics=[(g.n, g.count) for g in plan.groups], singles=plan.num_singles, amp=amp_on,
+                  device=str(device), caption_eot_max=int(tokens.argmax(-1).max()) + 1,
+                  context_length=model.clip.context_length)
     payload = dict(machine=machine_info(device), config=config, steps=steps, parts=parts, rows=rows,
-                   summary=summary)
+                   summary=summary, losses=ref)
     write_results('clim-step', payload, table, out_dir=args.out_dir, argv=argv)
+    tmp.cleanup()
     return payload
 
 

@@ -8,8 +8,13 @@ In one process, on random weights (nothing is downloaded), batch 1, a square inp
 - ``faster_rcnn_r50``: ``FasterRCNN.predict`` built from mmdet's own
   ``.mim/configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`` (backbone init_cfg dropped).
 All three are timed round-robin (median of ``--repeats`` after ``--warmup``). Preprocessing is done
-once up front and is not timed. Reports images/s, the F-ViT / Faster R-CNN time ratio, the CLIP share,
-peak memory and the machine. Runs unchanged on CUDA (``--device cuda``).
+once up front and is not timed. Then ``--repeats`` more F-ViT calls with each stage's methods timed
+(:class:`_common.StageTimer`): the median share of F-ViT's time per stage, so the next optimisation has
+a target: ``clip_forward`` (frozen ViT tokens + dense projection), ``adapters_fpn``, ``rpn`` (head +
+proposal NMS), ``roi_head`` (RoIAlign on the FPN + box head), ``clip_region_scoring`` (RoIAlign on the
+CLIP dense map + CLIP / detector score ensemble), ``nms`` (box decoding + final multi-class NMS) and
+``other`` (the rest). Reports images/s, the F-ViT / Faster R-CNN time ratio, the CLIP share, the stage
+shares, peak memory and the machine. Runs unchanged on CUDA (``--device cuda``).
 
     python benchmarks/fvit_infer.py --repeats 3
 """
@@ -29,7 +34,7 @@ for p in (REPO_ROOT, osp.dirname(osp.abspath(__file__))):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _common import PeakMemory, format_table, machine_info, time_interleaved, write_results  # noqa: E402
+from _common import PeakMemory, StageTimer, format_table, machine_info, time_interleaved, write_results  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,6 +110,50 @@ def make_batch(model: torch.nn.Module, size: int, device: str, seed: int = 0):
     return data['inputs'].to(device), data['data_samples']
 
 
+FVIT_STAGES = ('clip_forward', 'adapters_fpn', 'rpn', 'roi_head', 'clip_region_scoring', 'nms')
+
+
+def stage_shares(fvit: torch.nn.Module, run, repeats: int, device: str) -> dict[str, dict[str, float]]:
+    """Median seconds and share of ``run()`` (one F-ViT prediction) per stage over ``repeats`` calls."""
+    import time
+
+    from _common import sync
+
+    timer = StageTimer(device)
+    backbone, roi_head = fvit.backbone, fvit.roi_head
+    timer.wrap('clip_forward', backbone, '_clip_tokens')
+    timer.wrap('clip_forward', backbone.clip, 'project_dense')
+    for adapter in backbone.adapters:
+        timer.wrap('adapters_fpn', adapter, 'forward')
+    if fvit.with_neck:
+        timer.wrap('adapters_fpn', fvit.neck, 'forward')
+    timer.wrap('rpn', fvit.rpn_head, 'predict')
+    timer.wrap('roi_head', roi_head, '_bbox_forward')
+    timer.wrap('clip_region_scoring', roi_head, 'clip_region_features')
+    timer.wrap('clip_region_scoring', roi_head.bbox_head, 'class_scores')
+    timer.wrap('nms', roi_head.bbox_head, '_predict_single')
+    per_run: list[dict[str, float]] = []
+    try:
+        for _ in range(repeats):
+            timer.reset()
+            sync(device)
+            t0 = time.perf_counter()
+            run()
+            sync(device)
+            total = time.perf_counter() - t0
+            row = dict(timer.seconds)
+            row['other'] = max(total - sum(row.values()), 0.0)
+            row['total'] = total
+            per_run.append(row)
+    finally:
+        timer.restore()
+    out = {}
+    for stage in (*FVIT_STAGES, 'other'):
+        out[stage] = dict(median_s=float(np.median([r[stage] for r in per_run])),
+                          share=float(np.median([r[stage] / r['total'] for r in per_run])))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -153,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     with PeakMemory(device) as mem:
         timings = time_interleaved(fns, repeats=args.repeats, warmup=args.warmup, device=device)
 
+    stages = stage_shares(fvit, run_fvit, repeats=args.repeats, device=device)
     rows = []
     for name, t in timings.items():
         rows.append(dict(model=name, median_s=t['median_s'], min_s=t['min_s'], max_s=t['max_s'],
@@ -162,10 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     if 'faster_rcnn_r50' in timings:
         summary['fvit_over_faster_rcnn_time'] = median['fvit'] / median['faster_rcnn_r50']
     table = format_table(rows) + '\n\n' + format_table([{k: round(v, 4) for k, v in summary.items()}])
+    table += '\n\nF-ViT time per stage (median of the stage-timed calls)\n' + format_table(
+        [dict(stage=k, median_s=v['median_s'], share=v['share']) for k, v in stages.items()])
     table += (f'\n\ninput {args.size}x{args.size}, batch 1, device {device}, amp {args.amp}, '
               f'repeats {args.repeats}, warmup {args.warmup}')
     write_results('fvit-infer', dict(machine=machine_info(device), args=vars(args), timings=timings,
-                                     summary=summary, params=params, memory=mem.result),
+                                     summary=summary, stages=stages, params=params, memory=mem.result),
                   table=table, out_dir=args.out_dir, argv=argv)
     return 0
 

@@ -37,7 +37,7 @@ from mmdet.registry import DATASETS
 from .errors import UnreadableImageError, check_paths, missing_path_error
 from .transforms import build_pipeline, open_rgb
 
-__all__ = ['WebCaptionDataset', 'expand_shards', 'iter_tar_samples']
+__all__ = ['WebCaptionDataset', 'expand_shards', 'iter_shard_captions', 'iter_tar_samples']
 
 IMAGE_EXTS = ('jpg', 'jpeg', 'png', 'webp', 'bmp')
 
@@ -103,6 +103,12 @@ def _captions(files: dict[str, bytes]) -> list[str]:
     if not caps and 'txt' in files:
         caps = [files['txt'].decode('utf-8', errors='replace')]
     return [c.strip() for c in caps if c.strip()]
+
+
+def iter_shard_captions(path: str) -> Iterator[str]:
+    """Every caption of a shard's samples, as the dataset reads them (stripped, blanks dropped)."""
+    for _, files in iter_tar_samples(path):
+        yield from _captions(files)
 
 
 @DATASETS.register_module()

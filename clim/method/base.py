@@ -14,6 +14,7 @@ from ..evaluation.region_model import RegionClassifier
 from ..models.zoo import clip_cfg_for
 from .data_preprocessor import build_data_preprocessor
 from .loss import ContrastiveLoss
+from .text_key import TextFeatureKey, text_tower_trains
 
 __all__ = ['ContrastiveCLIPBase']
 
@@ -25,6 +26,11 @@ class ContrastiveCLIPBase(BaseModel):
     MMEngine: ``mode='loss'`` -> ``{'loss_contrast', 'logit_scale'}``; ``mode='predict'`` ->
     region-recognition predictions on ground-truth regions (the val loop); ``mode='tensor'`` ->
     ``(image_features (B, D), text_features (B, D))``.
+
+    Caption features come from the text forward of the step, or, when the samples carry them
+    (``AddCaptionFeatures`` in the pipeline, a file of ``tools/precompute_caption_features.py``), from
+    that file: only for a frozen text tower, and only when the file's key is this text tower's (its
+    weights, context length and ``text_forward``); anything else is an error, never a stale feature.
 
     Args:
         clip: ``CLIPModel`` config (``HFTextCLIPModel`` / ``ZooModel`` too; a ``CLIPModel`` config naming a
@@ -47,6 +53,14 @@ class ContrastiveCLIPBase(BaseModel):
         self.loss_fn = ContrastiveLoss(loss_weight=contrast_weight)
         self.region_classifier = RegionClassifier(**(region_eval or {}))
         self._warned_pipeline_tokens = False
+        self.text_forward = 'full'  # how text_features runs the text tower (CLIM: an option)
+        self._text_key: TextFeatureKey | None = None
+
+    def text_feature_key(self) -> str:
+        """The key a precomputed caption-feature file must carry to be served to this model."""
+        if self._text_key is None or self._text_key.text_forward != self.text_forward:
+            self._text_key = TextFeatureKey(self.clip, self.text_forward)
+        return self._text_key()
 
     # ------------------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> ContrastiveCLIPBase:
@@ -109,8 +123,32 @@ class ContrastiveCLIPBase(BaseModel):
         """(image_features (B, D), text_features (B, D)), both float32 and L2-normalized."""
         return self.image_features(images).float(), self.text_features(tokens).float()
 
+    def caption_features(self, data_samples: list) -> torch.Tensor:
+        """(B, D) float32 L2-normalized features of the samples' captions: the precomputed ones the samples
+        carry (checked against this text tower), else the text forward of :meth:`text_features`."""
+        carried = [hasattr(s, 'text_features') for s in data_samples]
+        if not any(carried):
+            return self.text_features(self.caption_tokens(data_samples)).float()
+        files = sorted({str(s.metainfo.get('text_features_file'))
+                        for s, has in zip(data_samples, carried) if has})
+        if not all(carried):
+            raise ValueError(f'only {sum(carried)} of {len(carried)} samples carry precomputed caption features '
+                             f'({files}): every sample of a batch must come through AddCaptionFeatures')
+        if text_tower_trains(self.clip):
+            raise ValueError(f'the text tower trains, so precomputed caption features ({files}) would be stale '
+                             f'after the first step: remove AddCaptionFeatures from the pipeline')
+        mine = self.text_feature_key()
+        wrong = sorted({(str(s.metainfo.get('text_features_file')), s.metainfo.get('text_features_key'))
+                        for s in data_samples if s.metainfo.get('text_features_key') != mine})
+        if wrong:
+            raise ValueError(f'caption features of {wrong[0][0]} were computed with text tower {wrong[0][1]!r}, '
+                             f'but this model\'s is {mine!r} (other weights, context length or text_forward): '
+                             f'rerun tools/precompute_caption_features.py for this config')
+        feats = torch.stack([s.text_features for s in data_samples])
+        return feats.to(self.clip.logit_scale.device, torch.float32)
+
     def loss(self, inputs: torch.Tensor, data_samples: list) -> dict[str, torch.Tensor]:
-        img, txt = self.extract_features(inputs, self.caption_tokens(data_samples))
+        img, txt = self.image_features(inputs).float(), self.caption_features(data_samples)
         scale = self.clip.logit_scale.exp()
         return dict(loss_contrast=self.loss_fn(img, txt, scale), logit_scale=scale.detach())
 
@@ -120,5 +158,5 @@ class ContrastiveCLIPBase(BaseModel):
         if mode == 'predict':
             return self.region_classifier.predict(self.clip, inputs, data_samples)
         if mode == 'tensor':
-            return self.extract_features(inputs, self.caption_tokens(data_samples))
+            return self.image_features(inputs).float(), self.caption_features(data_samples)
         raise ValueError(f'unknown mode {mode!r}; expected "loss", "predict" or "tensor"')

@@ -9,6 +9,7 @@ from mmdet.registry import MODELS
 
 from .base import ContrastiveCLIPBase
 from .mosaic import build_mosaics, mosaic_boxes, plan_mosaics
+from .text_key import TEXT_FORWARDS
 
 __all__ = ['CLIM']
 
@@ -31,14 +32,18 @@ class CLIM(ContrastiveCLIPBase):
         contrast_weight: loss weight.
         unlocked_groups: trailing image-tower groups left trainable (reference 6 = blocks 6-11 of
             ViT-B/16); ln_post / proj and the whole text tower stay frozen; logit_scale trains.
+        text_forward: ``'trimmed'`` (default): the frozen caption forward stops at the batch's longest
+            end-of-text token, the same function at a fraction of the cost (rounding-level differences,
+            ~1e-7); ``'full'``: all context positions, as open_clip / the reference.
         grad_checkpointing / region_eval / data_preprocessor: see :class:`ContrastiveCLIPBase`.
 
-    Inputs: ``inputs`` (B, 3, S, S) normalized; ``data_samples`` with ``text`` tokens (L,).
+    Inputs: ``inputs`` (B, 3, S, S) normalized; ``data_samples`` with ``text`` tokens (L,), or with
+    precomputed ``text_features`` (D,) (``AddCaptionFeatures``; then no text forward runs).
     """
 
     def __init__(self, clip: dict, mosaic_choices: Sequence[int] = (2, 3, 4),
                  train_image_size: int | None = 1024, extraction_mode: str = 'v2',
-                 contrast_weight: float = 1.0, unlocked_groups: int = 6,
+                 contrast_weight: float = 1.0, unlocked_groups: int = 6, text_forward: str = 'trimmed',
                  grad_checkpointing: bool = False, region_eval: dict | None = None,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         if extraction_mode not in ('v1', 'v2'):
@@ -51,6 +56,9 @@ class CLIM(ContrastiveCLIPBase):
             raise ValueError(f'train_image_size {self.train_image_size} must be a multiple of the patch size '
                              f'{self.clip.stride}')
         self.extraction_mode = extraction_mode
+        if text_forward not in TEXT_FORWARDS:
+            raise ValueError(f'text_forward must be one of {TEXT_FORWARDS}, got {text_forward!r}')
+        self.text_forward = text_forward
         self.unlocked_groups = int(unlocked_groups)
         self.clip.lock_image_tower(self.unlocked_groups)
         self.clip.lock_text_tower()
@@ -82,4 +90,6 @@ class CLIM(ContrastiveCLIPBase):
     def text_features(self, tokens: torch.Tensor) -> torch.Tensor:
         # The text tower is frozen: no graph, no activations kept.
         with torch.no_grad():
+            if self.text_forward == 'trimmed':
+                return self.clip.encode_text_trimmed(tokens, normalize=True)
             return self.clip.encode_text(tokens, normalize=True)

@@ -348,19 +348,41 @@ class CLIPModel(BaseModule):
         texts = [t.format(n) for n in names for t in temps]
         if not texts:
             return self.clip.text_projection.new_zeros(0, self.embed_dim)
-        feats = torch.cat([self._encode_text_trimmed(self.tokenize(texts[i:i + batch_size])).float()
+        feats = torch.cat([self.encode_text_trimmed(self.tokenize(texts[i:i + batch_size])).float()
                            for i in range(0, len(texts), batch_size)])
         feats = feats.view(len(names), len(temps), -1).mean(dim=1)
         return F.normalize(feats, dim=-1)
 
-    def _encode_text_trimmed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``encode_text(tokens, normalize=True)`` run only up to the longest EOT position: with the
-        causal mask nothing after the EOT token reaches it, and prompts are far shorter than 77."""
-        if self.clip.text_pool_type != 'argmax':
-            return self.encode_text(tokens, normalize=True)
-        lengths = tokens.argmax(dim=-1) + 1
+    def encode_text_trimmed(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """:meth:`encode_text` run only up to the batch's longest end-of-text position.
+
+        With the causal mask nothing after a sequence's EOT token reaches it, so the columns past the
+        longest EOT are dead work (captions and prompts are far shorter than 77 tokens). The result is
+        the same function; it is not bit-for-bit the untrimmed one (different kernel shapes round
+        differently, ~1e-7 on float32).
+
+        Args:
+            tokens: LongTensor (N, L) from :meth:`tokenize`.
+
+        Returns:
+            (N, D), L2-normalized when ``normalize``.
+        """
+        pool = self.clip.text_pool_type
+        if pool == 'argmax':
+            eot = tokens.argmax(dim=-1)
+        elif pool == 'eos' and getattr(self.clip, 'text_eos_id', None) is not None:
+            eot = (tokens == self.clip.text_eos_id).int().argmax(dim=-1)
+        else:  # 'first' / 'last' pooling reads positions a trim could cut
+            return self.encode_text(tokens, normalize=normalize)
+        if not len(tokens):
+            return self.encode_text(tokens, normalize=normalize)
+        lengths = eot + 1
         embeds = self.clip.token_embedding(tokens[:, : int(lengths.max())])
-        return self.encode_pseudo_words(embeds, lengths, normalize=True)
+        return self.encode_pseudo_words(embeds, lengths, normalize=normalize)
+
+    def _encode_text_trimmed(self, tokens: torch.Tensor) -> torch.Tensor:
+        # The earlier private name (tests of other areas call it).
+        return self.encode_text_trimmed(tokens, normalize=True)
 
     def encode_pseudo_words(self, embeds: torch.Tensor, lengths: torch.Tensor | Sequence[int],
                             normalize: bool = True) -> torch.Tensor:

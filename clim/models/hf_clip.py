@@ -312,13 +312,13 @@ class HFTextCLIPModel(CLIPModel):
         tok = _hf_tokenizer(str(self.tokenizer_dir), self.context_length, self._tokenizer_kwargs)
         return tok(list(texts)).to(self.logit_scale.device)
 
-    def _encode_text_trimmed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``encode_text`` on the columns up to the longest prompt: padding is masked out of the HF
-        encoder's attention, so dropping all-padding columns changes nothing but the cost."""
+    def encode_text_trimmed(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """``encode_text`` (N, L) -> (N, D) on the columns up to the longest text: padding is masked out
+        of the HF encoder's attention, so dropping all-padding columns changes nothing but the cost."""
         pad = self.clip.text.config.pad_token_id
         used = (tokens != pad).any(dim=0).nonzero()
         length = int(used.max()) + 1 if used.numel() else 1
-        return self.encode_text(tokens[:, :length], normalize=True)
+        return self.encode_text(tokens[:, :length], normalize=normalize)
 
     def encode_class_names(self, names: Sequence[str], templates: str | Sequence[str] | None = None,
                            batch_size: int = 256) -> torch.Tensor:

@@ -16,3 +16,18 @@ def test_dense_benchmark_smoke(tmp_path: Path, repo_root: Path, tiny_clip_cfg: d
     doc = json.loads(next(tmp_path.glob('dense-*.json')).read_text())
     assert doc['benchmark'] == 'dense' and 'cpu' in doc['machine'] and doc['results'][0]['ratio'] > 0
     assert next(tmp_path.glob('dense-*.md')).read_text().startswith('| size')
+
+
+def test_fvit_infer_benchmark_reports_stage_shares(tmp_path: Path, repo_root: Path) -> None:
+    spec = importlib.util.spec_from_file_location('bench_fvit', repo_root / 'benchmarks' / 'fvit_infer.py')
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(['--fvit-config', str(repo_root / 'configs' / 'tiny' / 'fvit_tiny.py'), '--size', '64',
+                       '--repeats', '1', '--warmup', '0', '--device', 'cpu', '--skip-baseline',
+                       '--out-dir', str(tmp_path)]) == 0
+    doc = json.loads(next(tmp_path.glob('fvit-infer-*.json')).read_text())
+    stages = doc['stages']
+    assert list(stages) == [*bench.FVIT_STAGES, 'other']
+    # every named stage ran (its methods were called) and the shares add up to the whole call
+    assert all(stages[s]['median_s'] > 0 for s in bench.FVIT_STAGES), stages
+    assert abs(sum(v['share'] for v in stages.values()) - 1.0) < 1e-6
