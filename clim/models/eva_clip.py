@@ -1,0 +1,320 @@
+"""``EvaCLIPModel``: EVA-02 CLIP (B/16, L/14, L/14-336) = the EVA image-tower adapter over timm's ``Eva``
++ open_clip's ``TextTransformer``, loading the files users hold, strictly.
+
+In-memory layout = open_clip's ``CustomTextCLIP`` for ``EVA02-*`` (``visual.trunk.*`` timm names,
+``text.*``, ``logit_scale``), so exports load into upstream open_clip unchanged. Files read:
+
+- EVA-CLIP release (``EVA02_CLIP_B_psz16_s8B.pt``, ``EVA02_CLIP_L_336_psz14_s6B.pt``): ``visual.*`` in EVA
+  names (q_bias / v_bias / inner_attn_ln / ffn_ln / w1 / w2 / w3; rope buffers dropped), ``text.*``
+  (OpenAI-style text transformer = open_clip's ``TextTransformer`` names), ``logit_scale`` or
+  ``text.logit_scale``; bare or under ``state_dict`` / ``model`` / ``module``, ``module.`` prefixes
+  stripped;
+- CLIPSelf training files ``{epoch, name, state_dict, optimizer, scaler}`` (state_dict in release names);
+- open_clip hub weights of ``EVA02-B-16`` / ``EVA02-L-14-336`` (``visual.trunk.*``).
+
+A file that does not fit raises :class:`~clim.models.checkpoint.CheckpointError` naming the missing,
+unexpected and mis-shaped keys *in the file's own names* (the reference loads with strict=False and can
+silently keep random weights).
+
+The methods mirror :class:`clim.models.CLIPModel`'s signatures (a later step plugs the tower adapter into
+it). ``D`` joint embedding dim, ``W`` image-tower width, ``p`` the patch size.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import dense as D
+from .checkpoint import CheckpointError, check_state_dict
+from .towers.eva import EvaImageTower, is_eva_release_layout, is_rope_buffer, timm_to_eva_name
+
+__all__ = ['EvaCLIPModel', 'read_eva_clip_state', 'infer_eva_model_name']
+
+_HELP = 'See ckpt/README.md for the expected files.'
+_VISUAL = 'visual.trunk.'
+
+
+def read_eva_clip_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The CLIP state dict of an EVA-CLIP file (release, CLIPSelf training file or open_clip hub weights),
+    unwrapped from ``state_dict`` / ``model`` / ``module`` and without ``module.`` prefixes; names as in
+    the file. Read with ``torch.load(weights_only=True)`` (``.safetensors`` with safetensors)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"EVA-CLIP checkpoint '{path}' not found. {_HELP}")
+    try:
+        if path.endswith('.safetensors'):
+            from safetensors.torch import load_file
+            obj: Any = load_file(path, device='cpu')
+        else:
+            obj = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for broken files
+        raise CheckpointError(f"could not read EVA-CLIP checkpoint '{path}' ({type(e).__name__}: {e}); the "
+                              f'file may be truncated. {_HELP}') from e
+    for wrapper in ('state_dict', 'model', 'module'):
+        if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
+            obj = obj[wrapper]
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"EVA-CLIP checkpoint '{path}' holds no state dict of tensors (bare, or under "
+                              f"'state_dict' / 'model' / 'module'). {_HELP}")
+    sd = dict(obj)
+    if all(k.startswith('module.') for k in sd):
+        sd = {k[len('module.'):]: v for k, v in sd.items()}
+    return sd
+
+
+def infer_eva_model_name(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """``'EVA02-B-16'``, ``'EVA02-L-14'`` or ``'EVA02-L-14-336'`` from a file's image-tower shapes."""
+    for prefix in ('visual.', _VISUAL):
+        pos = state_dict.get(prefix + 'pos_embed')
+        if pos is not None:
+            width, tokens = int(pos.shape[-1]), int(pos.shape[-2])
+            name = {(768, 197): 'EVA02-B-16', (1024, 257): 'EVA02-L-14', (1024, 577): 'EVA02-L-14-336'}.get(
+                (width, tokens))
+            if name:
+                return name
+            raise CheckpointError(f'no known EVA-02 CLIP has a {tokens} x {width} positional embedding; pass '
+                                  f'model_name or model_cfg. {_HELP}')
+    raise CheckpointError(f'not an EVA-CLIP state dict (no visual.pos_embed or visual.trunk.pos_embed). {_HELP}')
+
+
+class _Expected:
+    """Duck-typed stand-in for a model in :func:`check_state_dict`: the model's tensors under file names."""
+
+    def __init__(self, state: dict[str, torch.Tensor]) -> None:
+        self._state = state
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self._state
+
+
+class EvaCLIPModel(nn.Module):
+    """EVA-02 CLIP with the project's loading, dense-feature and locking conventions.
+
+    Args:
+        model_name: ``'EVA02-B-16'``, ``'EVA02-L-14'``, ``'EVA02-L-14-336'`` (open_clip's configs).
+        model_cfg: an open_clip-style config used instead: ``embed_dim``, ``vision_cfg`` (``timm_model_name``,
+            ``image_size``, optional ``timm_kwargs`` passed to ``timm.create_model``, e.g. a tiny test depth),
+            ``text_cfg``.
+        pretrained: an EVA-CLIP file (see the module docstring); without model_name / model_cfg the
+            architecture is inferred from it.
+
+    Attributes:
+        visual: container whose ``trunk`` is the timm ``Eva`` (keys ``visual.trunk.*``).
+        text: open_clip ``TextTransformer`` (keys ``text.*``).
+        image_tower: the :class:`~clim.models.towers.eva.EvaImageTower` adapter over ``visual.trunk``.
+    """
+
+    def __init__(self, model_name: str | None = None, model_cfg: Mapping | None = None,
+                 pretrained: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        import timm
+        from open_clip.model import _build_text_tower
+
+        state = read_eva_clip_state(pretrained) if pretrained else None
+        if model_cfg is None:
+            model_name = model_name or (infer_eva_model_name(state) if state is not None else None)
+            if model_name is None:
+                raise ValueError('EvaCLIPModel needs model_name, model_cfg or a pretrained file')
+            model_cfg = open_clip.get_model_config(model_name)
+            if model_cfg is None or 'eva' not in model_cfg.get('vision_cfg', {}).get('timm_model_name', ''):
+                raise ValueError(f'{model_name!r} is not an open_clip EVA CLIP config')
+        cfg = copy.deepcopy(dict(model_cfg))
+        vision = cfg['vision_cfg']
+        trunk = timm.create_model(vision['timm_model_name'], pretrained=False, num_classes=cfg['embed_dim'],
+                                  global_pool='token', **vision.get('timm_kwargs', {}))
+        self.visual = nn.ModuleDict(dict(trunk=trunk))
+        self.text = _build_text_tower(cfg['embed_dim'], cfg['text_cfg'], quick_gelu=False)
+        self.logit_scale = nn.Parameter(torch.ones([]) * math.log(1 / 0.07))
+        self.image_tower = EvaImageTower(trunk, vision.get('image_size'))
+        self.model_name, self.model_cfg = model_name, cfg
+        self.pretrained = os.fspath(pretrained) if pretrained else None
+        if state is not None:
+            self.load_eva_state(state, self.pretrained)
+
+    # ------------------------------------------------------------------------------------------------
+    # loading
+    # ------------------------------------------------------------------------------------------------
+    def _file_name_fn(self, state_dict: Mapping[str, torch.Tensor]) -> Callable[[str], str]:
+        """Model key -> the name the file's layout gives it."""
+        release = 'visual.pos_embed' in state_dict
+        if not release and _VISUAL + 'pos_embed' not in state_dict:
+            raise CheckpointError('not an EVA-CLIP state dict: neither visual.pos_embed (EVA-CLIP release) nor '
+                                  f'visual.trunk.pos_embed (open_clip) in its keys ({sorted(state_dict)[:5]} '
+                                  f'...). {_HELP}')
+        logit = 'text.logit_scale' if 'text.logit_scale' in state_dict else 'logit_scale'
+
+        def file_name(key: str) -> str:
+            if key == 'logit_scale':
+                return logit
+            if release and key.startswith(_VISUAL):
+                return 'visual.' + timm_to_eva_name(key[len(_VISUAL):])
+            return key
+        return file_name
+
+    def load_eva_state(self, state_dict: Mapping[str, torch.Tensor], path: str | None = None) -> None:
+        """Load a state dict in any supported layout, strictly.
+
+        Raises:
+            CheckpointError: naming (in the file's names) every missing, unexpected and mis-shaped key.
+        """
+        path = path or '<memory>'
+        file_name = self._file_name_fn(state_dict)
+        if 'visual.pos_embed' in state_dict and not is_eva_release_layout(state_dict):
+            raise CheckpointError(f"'{path}' has visual.pos_embed but no EVA block names (q_bias, ffn_ln, w1 ...): "
+                                  f'not the EVA-CLIP release layout. {_HELP}')
+        # Derived buffers: rotary tables (rebuilt per grid) and the text causal mask.
+        sd = {k: v for k, v in state_dict.items()
+              if not (k.startswith('visual.') and is_rope_buffer(k[len('visual.'):])) and k != 'text.attn_mask'}
+        own = self.state_dict()
+        logit = file_name('logit_scale')
+        if logit in sd and sd[logit].numel() == 1:  # stored as () or (1,)
+            sd[logit] = sd[logit].reshape(own['logit_scale'].shape)
+        to_model = {file_name(k): k for k in own}
+        checked = check_state_dict(_Expected({file_name(k): v for k, v in own.items()}), sd, path)
+        self.load_state_dict({to_model[k]: v for k, v in checked.items()}, strict=True)
+
+    # ------------------------------------------------------------------------------------------------
+    # properties
+    # ------------------------------------------------------------------------------------------------
+    @property
+    def clip_arch(self) -> dict[str, Any]:
+        """What an export must carry to rebuild this architecture."""
+        return dict(model_name=self.model_name, model_cfg=copy.deepcopy(self.model_cfg), quick_gelu=False)
+
+    @property
+    def embed_dim(self) -> int:
+        """D."""
+        return self.image_tower.embed_dim
+
+    @property
+    def vision_width(self) -> int:
+        """W, channels of :meth:`vit_tokens` maps."""
+        return self.image_tower.width
+
+    @property
+    def text_width(self) -> int:
+        """Width of the text transformer."""
+        return int(self.text.width)
+
+    @property
+    def context_length(self) -> int:
+        """Text context length L."""
+        return int(self.text.context_length)
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per dense-map cell (the patch size)."""
+        return self.image_tower.stride
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The native input size (H, W)."""
+        return self.image_tower.image_size
+
+    @property
+    def is_vit(self) -> bool:
+        return True
+
+    # ------------------------------------------------------------------------------------------------
+    # image side
+    # ------------------------------------------------------------------------------------------------
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Image embedding (class token -> norm -> head) at any size multiple of p.
+
+        Args:
+            images: (B, 3, H, W) normalized images (OpenAI CLIP mean/std).
+
+        Returns:
+            (B, D), L2-normalized when ``normalize``.
+        """
+        feats = self.image_tower.encode(images)
+        return F.normalize(feats, dim=-1) if normalize else feats
+
+    def dense_features(self, images: torch.Tensor, mode: str = 'v2', normalize: bool = True) -> torch.Tensor:
+        """Dense CLIP feature map: ``'v2'`` (the reference's only EVA path: last block without q/k
+        attention) or ``'plain'`` (ordinary last block).
+
+        Returns:
+            (B, D, H / p, W / p), L2-normalized per location when ``normalize``.
+        """
+        return self.image_tower.dense(images, mode=mode, normalize=normalize)
+
+    def vit_tokens(self, images: torch.Tensor,
+                   block_ids: Sequence[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """F-ViT taps: ``(maps, final)``, ``maps[i]`` (B, W, H / p, W / p) after block ``block_ids[i]``
+        (the last block computed as v2), ``final`` the v2 tokens before the final norm."""
+        maps, final, _ = self.image_tower.v2_tokens(images, block_ids)
+        return maps, final
+
+    def project_dense(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Final norm + head per location: (B, W, h, w) -> (B, D, h, w)."""
+        return self.image_tower.project(tokens, normalize=normalize)
+
+    def pool_boxes(self, dense: torch.Tensor, boxes: Sequence[torch.Tensor], normalized: bool = True,
+                   normalize: bool = True) -> torch.Tensor:
+        """RoIAlign 1x1 of a dense map (B, D, h, w) over per-image boxes -> (sum n_i, D) float32."""
+        return D.pool_boxes(dense, boxes, normalized=normalized, stride=self.stride, normalize=normalize)
+
+    def region_features(self, images: torch.Tensor, boxes: Sequence[torch.Tensor], normalized: bool = True,
+                        mode: str = 'v2') -> torch.Tensor:
+        """Region embeddings (sum n_i, D) of boxes by RoIAlign on the dense map (``'v2'`` / ``'plain'``)."""
+        if mode == 'v1':
+            raise NotImplementedError('v1 (mask attention pooling) is not implemented for EVA towers')
+        return self.pool_boxes(self.dense_features(images, mode=mode), boxes, normalized=normalized)
+
+    def pool_masks(self, dense: torch.Tensor, masks: Sequence[torch.Tensor],
+                   normalize: bool = True) -> torch.Tensor:
+        """Mean of a dense map (B, D, h, w) inside masks -> (sum n_i, D) float32."""
+        return D.pool_masks(dense, masks, normalize=normalize)
+
+    # ------------------------------------------------------------------------------------------------
+    # text side
+    # ------------------------------------------------------------------------------------------------
+    def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
+        """open_clip BPE tokenization: LongTensor (N, L) on the model's device."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        tokens = open_clip.tokenizer.tokenize(texts, context_length=self.context_length)
+        return tokens.to(self.text.token_embedding.weight.device)
+
+    def encode_text(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Text embedding (N, D) of token ids (N, L) (pooled at the EOT token), L2-normalized when
+        ``normalize``."""
+        feats = self.text(tokens)
+        return F.normalize(feats, dim=-1) if normalize else feats
+
+    # ------------------------------------------------------------------------------------------------
+    # training controls
+    # ------------------------------------------------------------------------------------------------
+    def image_groups(self) -> list[list[nn.Parameter]]:
+        """Image-tower locking groups in order (see :meth:`EvaImageTower.param_groups`)."""
+        return [group for _, group in self.image_tower.param_groups()]
+
+    def lock_image_tower(self, unlocked_groups: int = 0) -> None:
+        """Freeze the image tower except its last ``unlocked_groups`` groups; norm and head stay frozen."""
+        self.image_tower.lock(unlocked_groups)
+
+    def lock_text_tower(self) -> None:
+        """Freeze the whole text tower; ``logit_scale`` stays trainable."""
+        for p in self.text.parameters():
+            p.requires_grad = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation checkpointing of the image and text blocks."""
+        self.image_tower.set_grad_checkpointing(enable)
+        self.text.set_grad_checkpointing(enable)
+
+    def forward(self, images: torch.Tensor | None = None, text: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor | None]:
+        """``{'image_features': (B, D) | None, 'text_features': (N, D) | None, 'logit_scale': ()}``,
+        features normalized, ``logit_scale`` exponentiated."""
+        return dict(image_features=self.encode_image(images) if images is not None else None,
+                    text_features=self.encode_text(text) if text is not None else None,
+                    logit_scale=self.logit_scale.exp())
