@@ -1,4 +1,5 @@
-"""mmcv's compiled ops are present and correct on this machine (CPU build)."""
+"""mmcv's compiled ops are present and correct on this machine (its CPU kernels; tests/foundation/
+test_mmcv_cuda_fallback.py compares CUDA with CPU where there is a GPU)."""
 from __future__ import annotations
 
 import math
@@ -46,11 +47,28 @@ def _roi_align_by_hand(feat: torch.Tensor, box: list[float], out: int, ratio: in
     return result
 
 
-def test_mmcv_ops_are_compiled() -> None:
+def test_mmcv_build_matches_this_torch() -> None:
+    """mmcv._ext loaded against this torch reports its compiler and its CUDA: none ('not available')
+    or exactly torch's CUDA major.minor (the installer builds with nvcc of that version); without
+    CUDA ops on a CUDA machine, the torchvision stand-in must be in place."""
+    import importlib
+    import re
+
     from mmcv.ops import get_compiler_version, get_compiling_cuda_version
 
-    assert get_compiler_version()  # raises/empty when the extension was not built
-    assert get_compiling_cuda_version()
+    from clim.engine.mmcv_cuda_fallback import TorchvisionKernels, install_mmcv_cuda_fallback, mmcv_has_cuda_ops
+
+    assert re.fullmatch(r'(GCC|clang) \d+\.\d+(\.\d+)?', get_compiler_version()), get_compiler_version()
+    cuda = get_compiling_cuda_version()
+    if cuda == 'not available':
+        assert not mmcv_has_cuda_ops()
+        if torch.cuda.is_available():
+            install_mmcv_cuda_fallback()  # what `import clim` does
+            assert isinstance(importlib.import_module('mmcv.ops.nms').ext_module, TorchvisionKernels)
+    else:
+        assert mmcv_has_cuda_ops()
+        assert torch.version.cuda is not None, f'mmcv has CUDA {cuda} ops but torch {torch.__version__} has no CUDA'
+        assert cuda.split('.')[:2] == torch.version.cuda.split('.')[:2], (cuda, torch.version.cuda)
 
 
 @pytest.mark.parametrize('out_size', [1, 2])
