@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +20,40 @@ TINY_CLIP_CFG: dict = dict(
 )
 
 
-def run_tool(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run a repo tool with the test interpreter; fail with its output on a non-zero exit."""
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS='2', MKL_NUM_THREADS='2')
+def run_tool(args: list[str], cwd: Path, timeout: int = 600, threads: int = 2) -> subprocess.CompletedProcess:
+    """Run a repo tool with the test interpreter (``threads`` intra-op threads per process); fail with its
+    output on a non-zero exit."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f'{args[0]} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n'
                              f'--- stderr\n{proc.stderr[-6000:]}')
     return proc
+
+
+def printed_metrics(stdout: str) -> dict[str, float]:
+    """The metrics dict tools/test.py prints last (``{'ov_coco/novel_ap50': 0.1234, ...}``)."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith('{')]
+    if not lines:
+        raise AssertionError(f'no metrics printed:\n{stdout[-3000:]}')
+    return {k: float(v) for k, v in re.findall(r"'([\w/]+)': ([-0-9.eE+]+|nan)", lines[-1])}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a torchrun rendezvous)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def torchrun(script: Path, args: list[str], nproc: int = 2, cwd: Path | None = None,
+             timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run ``script`` on ``nproc`` local processes with torchrun (one thread each; gloo on CPU); fail with
+    its output on a non-zero exit."""
+    return run_tool(['-m', 'torch.distributed.run', '--nproc-per-node', str(nproc), '--master-addr', '127.0.0.1',
+                     '--master-port', str(free_port()), str(script), *args], cwd=cwd or REPO_ROOT,
+                    timeout=timeout, threads=1)
 
 
 def make_tiny_detector_workspace(root: Path) -> dict:

@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import os.path as osp
 
 import torch
 
@@ -18,27 +21,79 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the work dir if no '
                              'path is given')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision training')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision training (CUDA: fp16; '
+                        'CPU: see --cpu-amp)')
+    parser.add_argument('--cpu-amp', choices=['auto', 'bf16', 'fp32'], default='auto',
+                        help='what --amp does without CUDA. auto: time a transformer block in bf16 autocast '
+                             'and float32 first and use bf16 only where it is faster (single process; '
+                             'distributed CPU runs keep float32); bf16 / fp32: force')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by (total batch size / auto_scale_lr.base_batch_size)')
     add_common_args(parser)
     return parser.parse_args()
 
 
+def uses_mmcv_detection_ops(cfg) -> bool:
+    """Whether the config's model is a two-stage detector (RPN / RoI head: mmcv nms and RoIAlign)."""
+    model = cfg.get('model', {})
+    return 'rpn_head' in model or 'roi_head' in model
+
+
+def cpu_bf16_wanted(args: argparse.Namespace, work_dir: str | None = None, cfg=None) -> bool:
+    """Whether ``--amp`` on a CPU runs bf16 autocast; says why, with the measured numbers.
+
+    The measured choice is kept in ``work_dir/cpu_amp_choice.json``; ``--resume`` reuses it, so a resumed
+    run keeps the precision of the run it continues (a new measurement could come out the other way).
+    """
+    if cfg is not None and uses_mmcv_detection_ops(cfg):
+        # MMDetection makes RPN anchors / proposals in the score dtype; mmcv's CPU nms and RoIAlign
+        # kernels accept float32 only ("expected scalar type Float but found BFloat16").
+        print('--amp on CPU: this detector calls mmcv\'s nms / RoIAlign, whose CPU kernels take float32 only: '
+              'training in float32')
+        return False
+    choice_file = osp.join(work_dir, 'cpu_amp_choice.json') if work_dir else None
+    if args.cpu_amp == 'auto' and getattr(args, 'resume', None) is not None and choice_file \
+            and osp.isfile(choice_file):
+        with open(choice_file) as f:
+            kept = json.load(f)
+        print(f'--amp on CPU, resumed: {"bf16 autocast" if kept["bf16"] else "float32"} as measured for the '
+              f'run it continues ({choice_file}: {kept["message"]})')
+        return bool(kept['bf16'])
+    if args.cpu_amp != 'auto':
+        print(f'--amp on CPU: --cpu-amp {args.cpu_amp}: training in '
+              f'{"bf16 autocast" if args.cpu_amp == "bf16" else "float32"}')
+        return args.cpu_amp == 'bf16'
+    if args.launcher != 'none':
+        # Each rank would time its own probe and could decide differently: one rule for all.
+        print('--amp on CPU, distributed: training in float32 (bf16 autocast is slower on many CPUs; '
+              'pass --cpu-amp bf16 where `python tools/train.py CONFIG --amp` alone reported it faster)')
+        return False
+    from clim.engine.cpu_amp import probe_cpu_bf16
+
+    probe = probe_cpu_bf16()
+    print(probe.message())
+    if choice_file:
+        os.makedirs(work_dir, exist_ok=True)
+        with open(choice_file, 'w') as f:
+            json.dump(dict(bf16=probe.bf16_faster, fp32_s=probe.fp32_s, bf16_s=probe.bf16_s,
+                           message=probe.message()), f)
+    return probe.bf16_faster
+
+
 def main() -> None:
     args = parse_args()
     cfg = load_config(args)
 
-    if args.amp:
-        wrapper = cfg.optim_wrapper
-        if wrapper.get('type', 'OptimWrapper') in ('AmpOptimWrapper', 'CPUBf16AmpOptimWrapper'):
-            print('AMP is already enabled in the config.')
-        elif torch.cuda.is_available():
+    wrapper = cfg.optim_wrapper
+    # Reference-exact configs ask for AMP themselves (AmpOptimWrapper), like --amp does.
+    if args.amp or wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        if torch.cuda.is_available():
             wrapper.type = 'AmpOptimWrapper'
             wrapper.setdefault('loss_scale', 'dynamic')
-        else:
+        elif wrapper.get('type') != 'CPUBf16AmpOptimWrapper':
             # MMEngine's AmpOptimWrapper refuses CPUs; bf16 autocast needs no loss scaling.
-            wrapper.type = 'CPUBf16AmpOptimWrapper'
+            wrapper.type = 'CPUBf16AmpOptimWrapper' if cpu_bf16_wanted(args, cfg.work_dir, cfg) else 'OptimWrapper'
+            wrapper.pop('loss_scale', None)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise SystemExit(f'{args.config} has no auto_scale_lr.base_batch_size; cannot auto-scale the lr')

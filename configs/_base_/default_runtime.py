@@ -10,6 +10,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'),
+    # Generator states in every checkpoint, restored on --resume (clim/engine/rng_state.py).
+    rng_state=dict(type='RandomStateHook'),
 )
 
 env_cfg = dict(

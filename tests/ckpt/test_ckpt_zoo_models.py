@@ -220,7 +220,9 @@ def test_metaclip_configs_build_from_the_hub_cache(ckpt_dir: Path, tiny_clip_sta
     fvit.model.backbone.norm_cfg = fvit.model.neck.norm_cfg = dict(type='BN')
     fvit.model.roi_head.bbox_head.norm_cfg = dict(type='BN')
     fvit.model.neck.in_channels = [cfg['vision_cfg']['width']] * 4
-    fvit.model.roi_head.bbox_head.class_embeddings = np.eye(65, cfg['embed_dim'], dtype=np.float32)
+    # the config's vocabulary size (all 80 COCO classes, as the reference)
+    fvit.model.roi_head.bbox_head.class_embeddings = np.eye(fvit.model.roi_head.bbox_head.num_classes, cfg['embed_dim'],
+                                                            dtype=np.float32)
     detector = MODELS.build(fvit.model)
     clip = detector.backbone.clip
     torch.testing.assert_close(clip.clip.state_dict()['visual.proj'], sd['visual.proj'])

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import copy
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,3 +54,26 @@ def step_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
     Adam step ``lr * g / (|g| + eps)`` from amplifying float rounding in near-zero gradients."""
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3, betas=(0.9, 0.98),
                              eps=1e-6, weight_decay=0.1)
+
+
+def sgd_optimizer(model: torch.nn.Module, lr: float = 1.0) -> torch.optim.Optimizer:
+    """Plain SGD (no momentum, no decay): the weight change is ``-lr * grad``, so a gradient of the wrong
+    scale shows in the weights one to one (Adam's first step ``lr * g / |g|`` hides it)."""
+    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def png_bytes(colour, size: tuple[int, int] = (40, 48)) -> bytes:
+    """A PNG of one flat colour (``size`` = (height, width)), as a webdataset shard member."""
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.full((*size, 3), colour, np.uint8)).save(buf, format='PNG')
+    return buf.getvalue()
+
+
+def write_shard(path: Path, members: list[tuple[str, bytes]]) -> None:
+    """A webdataset tar shard holding ``members`` ((name, bytes)) in that order."""
+    with tarfile.open(path, 'w') as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))

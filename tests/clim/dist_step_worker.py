@@ -2,7 +2,8 @@
 
 Launched by test_clim_distributed.py:
     python -m torch.distributed.run --nproc-per-node 2 dist_step_worker.py DATA OUT
-Writes OUT/rank<r>.pt with the rank's loss, the mean loss over ranks and the updated weights.
+Writes OUT/rank<r>.pt with the rank's loss, the mean loss over ranks and the updated weights (after
+one AdamW step, and after one SGD step of a second copy of the model).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def main(data_path: str, out_dir: str) -> None:
     from mmengine.model import MMDistributedDataParallel
     from mmengine.optim import OptimWrapper
 
-    from clim_test_utils import build_tiny_clim, step_optimizer
+    from clim_test_utils import build_tiny_clim, sgd_optimizer, step_optimizer
 
     from mmengine.structures import BaseDataElement
 
@@ -38,12 +39,17 @@ def main(data_path: str, out_dir: str) -> None:
     sl = slice(rank * local, (rank + 1) * local)
     data = dict(inputs=blob['images'][sl], data_samples=blob['samples'][sl])
     log_vars = ddp.train_step(data, wrapper)
+    # The same step with SGD, where the weight change is the (DDP-averaged) gradient itself.
+    sgd_model = build_tiny_clim(blob['clip_cfg'])
+    sgd_ddp = MMDistributedDataParallel(module=sgd_model, device_ids=None)
+    sgd_ddp.train_step(data, OptimWrapper(sgd_optimizer(sgd_model)))
     loss = torch.tensor(float(log_vars['loss_contrast']))
     mean_loss = loss.clone()
     dist.all_reduce(mean_loss)
     mean_loss /= world
     torch.save(dict(loss=float(loss), mean_loss=float(mean_loss),
-                    state={k: v.detach().clone() for k, v in model.state_dict().items()}),
+                    state={k: v.detach().clone() for k, v in model.state_dict().items()},
+                    sgd_state={k: v.detach().clone() for k, v in sgd_model.state_dict().items()}),
                Path(out_dir) / f'rank{rank}.pt')
     dist.barrier()
     dist.destroy_process_group()

@@ -1,24 +1,20 @@
 """Caption data: reproducible caption choice, and the stated behaviour on bad data."""
 from __future__ import annotations
 
-import io
 import json
 import logging
 import shutil
-import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
-from PIL import Image
 
 from clim.datasets import (CaptionDataset, CaptionEpochSampler, DataPreparationError, WebCaptionDataset,
                            load_caption_json)
 from clim.method.data_preprocessor import CLIMDataPreprocessor
-from clim_test_utils import REPO_ROOT
+from clim_test_utils import REPO_ROOT, png_bytes, write_shard
 from mmdet.registry import DATASETS
 
 PIPELINE = [
@@ -195,28 +191,14 @@ def test_real_config_fails_fast_without_data(tmp_path: Path, monkeypatch):
 
 
 # -- streaming shards ------------------------------------------------------------------------------
-def _png_bytes(colour) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.full((40, 48, 3), colour, np.uint8)).save(buf, format='PNG')
-    return buf.getvalue()
-
-
-def _write_shard(path: Path, members: list[tuple[str, bytes]]) -> None:
-    with tarfile.open(path, 'w') as tf:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-
-
 def test_webdataset_shards_skip_bad_samples(tmp_path: Path, mmlog):
-    _write_shard(tmp_path / 'shard-0.tar', [
-        ('s0.png', _png_bytes(10)), ('s0.json', json.dumps({'caption': 'a red star'}).encode()),
+    write_shard(tmp_path / 'shard-0.tar', [
+        ('s0.png', png_bytes(10)), ('s0.json', json.dumps({'caption': 'a red star'}).encode()),
         ('s1.png', b'garbage'), ('s1.txt', b'broken image'),
-        ('s2.png', _png_bytes(200)), ('s2.json', json.dumps({'captions': ['', ' ']}).encode()),
+        ('s2.png', png_bytes(200)), ('s2.json', json.dumps({'captions': ['', ' ']}).encode()),
     ])
-    _write_shard(tmp_path / 'shard-1.tar', [
-        ('t0.png', _png_bytes(90)), ('t0.txt', b'a blue ring'),
+    write_shard(tmp_path / 'shard-1.tar', [
+        ('t0.png', png_bytes(90)), ('t0.txt', b'a blue ring'),
     ])
     ds = WebCaptionDataset(shards='shard-{0..1}.tar', data_root=str(tmp_path), num_samples=5,
                            pipeline=PIPELINE)

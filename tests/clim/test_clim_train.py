@@ -1,11 +1,13 @@
 """The tiny CLIM config trains end to end through tools/train.py and its region mAcc is computed;
-tools/test.py evaluates the exported CLIP."""
+tools/test.py evaluates the exported CLIP, with the numbers the last val loop gave."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 from clim.models import CLIPModel
@@ -44,3 +46,11 @@ def test_tiny_clim_trains_exports_and_evaluates(clim_shapes: dict, tmp_path: Pat
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert re.search(r"'region/box_top1_things': \d", res.stdout)
     assert re.search(r"'region/crop_top5_all': \d", res.stdout)
+    # The val loop of the last epoch scored the ensembled weights, i.e. exactly the exported file.
+    tested = {k: float(v) for k, v in re.findall(r"'(region/\w+)': ([0-9.eE+-]+|nan)", res.stdout)}
+    assert len(tested) >= 6 and all(math.isfinite(v) and 0.0 <= v <= 100.0 for v in tested.values()), tested
+    last_val = val[-1]
+    shared = [k for k in tested if k in last_val]
+    assert len(shared) >= 6, (tested, last_val)
+    for k in shared:
+        assert last_val[k] == pytest.approx(tested[k], abs=1e-4), (k, last_val[k], tested[k])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fvit_test_utils import REPO_ROOT, TINY_CONFIG, run_tool
+from fvit_test_utils import REPO_ROOT, TINY_CONFIG, run_tool, tiny_fvit_config
 from tests.helpers import make_tiny_detector_workspace
 
 
@@ -31,13 +31,8 @@ def fvit_trained(fvit_workspace: dict[str, Path]) -> dict[str, Path]:
 
 @pytest.fixture
 def tiny_model_cfg(fvit_workspace: dict[str, Path]):
-    """The tiny F-ViT model config with absolute paths into the workspace."""
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(str(TINY_CONFIG))
-    cfg.model.backbone.clip_cfg.pretrained = str(fvit_workspace['clip_ckpt'])
-    cfg.model.roi_head.bbox_head.class_embeddings = str(fvit_workspace['embeddings'])
-    return cfg
+    """The tiny F-ViT config with absolute paths into the workspace."""
+    return tiny_fvit_config(fvit_workspace['root'])
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from ovdet.datasets.synthetic import SHAPE_NOVEL_CLASSES, generate_shapes_dataset
+from ovdet.datasets.synthetic import SHAPE_BASE_CLASSES, SHAPE_NOVEL_CLASSES, generate_shapes_dataset
 from ovdet.metrics import OVCocoMetric, available_backends, per_category_ap50
 from ovdet.metrics.ap50 import resolve_backend
 
@@ -235,3 +235,147 @@ def test_auto_backend_and_format_only(val_set: dict, tmp_path: Path) -> None:
     ref = reference_ap50(val_set["val_json"], dets)
     re_read = np.array([[r["image_id"], *r["bbox"], r["score"], r["category_id"]] for r in written])
     assert _same(reference_ap50(val_set["val_json"], re_read), ref)
+
+
+# -- categories in neither split ------------------------------------------------------------------
+def _hand_means(ref: dict[int, float], gt: dict, novel: tuple[str, ...], base: tuple[str, ...]) -> dict:
+    """Means of the pycocotools AP50 over exactly the named categories (``all`` = novel + base)."""
+    name = {c["id"]: c["name"] for c in gt["categories"]}
+
+    def m(names):
+        v = [ap for i, ap in ref.items() if name[i] in names and not math.isnan(ap)]
+        return sum(v) / len(v)
+
+    return {"novel_ap50": m(novel), "base_ap50": m(base), "all_ap50": m(novel + base)}
+
+
+def test_explicit_base_classes_leave_the_rest_unevaluated(val_set: dict) -> None:
+    """novel_classes + base_classes from the config: the 5 other categories count in no mean."""
+    gt = val_set["gt"]
+    dets = random_detections(gt, seed=7)
+    ref = reference_ap50(val_set["val_json"], dets)
+    novel, base = ("star", "ring"), ("circle", "square", "triangle")
+    metric = OVCocoMetric(ann_file=val_set["val_json"], novel_classes=novel, base_classes=base,
+                          backend="pycocotools", classwise=False)
+    metric.dataset_meta = {"classes": tuple(c["name"] for c in gt["categories"])}
+    out = metric.compute_metrics(_results_from_dets(dets, gt))
+    expect = _hand_means(ref, gt, novel, base)
+    for k in expect:
+        assert out[k] == pytest.approx(expect[k], abs=1e-12), k
+    # the case discriminates: all 10, or every non-novel class as base, give other numbers
+    assert abs(expect["base_ap50"] - _hand_means(ref, gt, novel, tuple(
+        c["name"] for c in gt["categories"] if c["name"] not in novel))["base_ap50"]) > 1e-3
+    assert abs(expect["all_ap50"] - sum(ref.values()) / len(ref)) > 1e-3
+
+
+def test_untagged_categories_of_the_file_are_in_no_mean(val_set: dict, tmp_path: Path) -> None:
+    """An annotation file whose split tags leave 3 categories out (as OV-COCO's 15 unevaluated ones)."""
+    gt = copy.deepcopy(val_set["gt"])
+    untagged = ("cross", "hexagon", "heart")
+    for c in gt["categories"]:
+        if c["name"] in untagged:
+            del c["split"]
+    ann = tmp_path / "partly_tagged.json"
+    ann.write_text(json.dumps(gt))
+    dets = random_detections(gt, seed=8)
+    ref = reference_ap50(str(ann), dets)
+    metric = OVCocoMetric(ann_file=str(ann), backend="pycocotools", classwise=False)
+    metric.dataset_meta = {"classes": tuple(c["name"] for c in gt["categories"])}
+    out = metric.compute_metrics(_results_from_dets(dets, gt))
+    base = tuple(n for n in SHAPE_BASE_CLASSES if n not in untagged)
+    expect = _hand_means(ref, gt, SHAPE_NOVEL_CLASSES, base)
+    for k in expect:
+        assert out[k] == pytest.approx(expect[k], abs=1e-12), k
+    assert abs(expect["all_ap50"] - sum(ref.values()) / len(ref)) > 1e-3
+
+
+def test_dataset_split_metainfo_excludes_untagged_categories(val_set: dict, tmp_path: Path) -> None:
+    """OVCocoDataset reads the tags: untagged categories are classes but neither base nor novel."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+
+    init_default_scope("mmdet")
+    gt = copy.deepcopy(val_set["gt"])
+    for c in gt["categories"]:
+        if c["name"] in ("cross", "star"):
+            del c["split"]
+    ann = tmp_path / "partly_tagged.json"
+    ann.write_text(json.dumps(gt))
+    ds = DATASETS.build(dict(type="OVCocoDataset", data_root=val_set["root"], ann_file=str(ann),
+                             data_prefix=dict(img="images/val/"), test_mode=True, pipeline=[]))
+    assert len(ds.metainfo["classes"]) == 10
+    assert ds.metainfo["novel_classes"] == ("ring", "arrow")
+    assert "cross" not in ds.metainfo["base_classes"] and len(ds.metainfo["base_classes"]) == 6
+    assert set(ds.metainfo["category_splits"]) == set(ds.metainfo["classes"]) - {"cross", "star"}
+
+
+# -- the ovr protocol and the chance baseline through the metric ------------------------------------
+def test_ovr_protocol_val_json_through_the_metric(val_set: dict, tmp_path: Path) -> None:
+    """make_ov_coco_val(protocol='ovr') drops images without an evaluated object; the metric on that
+    file equals pycocotools on it, and differs from 'all' when such images hold false positives."""
+    from ovdet.datasets.ov_coco import COCO_CATEGORIES, make_ov_coco_val
+
+    raw = copy.deepcopy(val_set["gt"])
+    # The shapes under COCO names (novel: dog, cat, bus; base: person, car, boat, bench, kite;
+    # unevaluated: traffic light, stop sign), so the OV-COCO split applies.
+    rename = {"circle": "person", "square": "car", "triangle": "dog", "star": "cat", "cross": "bus",
+              "ring": "traffic light", "hexagon": "boat", "crescent": "bench", "arrow": "stop sign",
+              "heart": "kite"}
+    coco_id = {n: i for i, n in COCO_CATEGORIES}
+    old_to_new = {c["id"]: coco_id[rename[c["name"]]] for c in raw["categories"]}
+    raw["categories"] = [{"id": i, "name": n} for i, n in COCO_CATEGORIES]
+    first_six = {im["id"] for im in raw["images"][:6]}
+    for a in raw["annotations"]:
+        # the first 6 images hold only unevaluated objects
+        a["category_id"] = coco_id["stop sign"] if a["image_id"] in first_six else old_to_new[a["category_id"]]
+    unevaluated = {coco_id["stop sign"], coco_id["traffic light"]}
+    dropped = {im["id"] for im in raw["images"]} - {a["image_id"] for a in raw["annotations"]
+                                                      if a["category_id"] not in unevaluated}
+    assert first_six <= dropped
+    ovr, full = make_ov_coco_val(raw, protocol="ovr"), make_ov_coco_val(raw, protocol="all")
+    assert {im["id"] for im in ovr["images"]} == {im["id"] for im in raw["images"]} - dropped
+    assert len(full["images"]) == len(raw["images"])
+    dets = random_detections(full, seed=9)
+    # confident false positives of an evaluated class on the images 'ovr' drops
+    dets = np.concatenate([dets, [[i, 2, 2, 20, 20, 0.99, coco_id["car"]] for i in sorted(first_six)]])
+    out = {}
+    for name, coco in (("ovr", ovr), ("all", full)):
+        ann = tmp_path / f"val_{name}.json"
+        ann.write_text(json.dumps(coco))
+        mine = dets[np.isin(dets[:, 0], [im["id"] for im in coco["images"]])]
+        metric = OVCocoMetric(ann_file=str(ann), backend="pycocotools", classwise=False)
+        metric.dataset_meta = {"classes": tuple(c["name"] for c in coco["categories"])}
+        out[name] = metric.compute_metrics(_results_from_dets(mine, coco))
+        ref = reference_ap50(str(ann), mine)
+        split = {c["id"]: c["split"] for c in coco["categories"]}
+        for s in ("novel", "base"):
+            vals = [v for i, v in ref.items() if split[i] == s and not math.isnan(v)]
+            assert out[name][f"{s}_ap50"] == pytest.approx(sum(vals) / len(vals), abs=1e-12)
+    assert out["ovr"]["base_ap50"] > out["all"]["base_ap50"]
+
+
+def test_chance_metric_is_the_metric_on_relabelled_boxes(val_set: dict) -> None:
+    """OVCocoChanceMetric = OVCocoMetric on the same boxes with seeded uniform labels and scores."""
+    from ovdet.metrics import OVCocoChanceMetric
+
+    gt = val_set["gt"]
+    dets = random_detections(gt, seed=10)
+    classes = tuple(c["name"] for c in gt["categories"])
+    samples = [{"img_id": r["img_id"], "pred_instances": {"bboxes": r["bboxes"], "scores": r["scores"],
+                                                          "labels": r["labels"]}}
+               for r in _results_from_dets(dets, gt)]
+    chance = OVCocoChanceMetric(ann_file=val_set["val_json"], seed=3, backend="pycocotools")
+    chance.dataset_meta = {"classes": classes}
+    chance.process({}, samples)
+    got = chance.compute_metrics(chance.results)
+
+    rng = np.random.default_rng(3)
+    relabelled = []
+    for r in _results_from_dets(dets, gt):
+        n = len(r["labels"])
+        relabelled.append(dict(r, labels=rng.integers(0, len(classes), size=n), scores=rng.random(n)))
+    plain = OVCocoMetric(ann_file=val_set["val_json"], backend="pycocotools", classwise=False)
+    plain.dataset_meta = {"classes": classes}
+    assert got == plain.compute_metrics(relabelled)
+    real = plain.compute_metrics(_results_from_dets(dets, gt))
+    assert got["novel_ap50"] < real["novel_ap50"] and got["all_ap50"] < real["all_ap50"]
