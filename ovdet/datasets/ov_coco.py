@@ -156,6 +156,8 @@ def make_ov_coco_val(coco: dict, protocol: str = "all", what: str = "val json") 
         images = list(coco["images"])
     out = {k: v for k, v in coco.items() if k not in ("images", "annotations", "categories")}
     out.update(images=images, annotations=anns, categories=cats)
+    # Read back by OVCocoMetric, which names the protocol in its log.
+    out["ov_coco"] = {"val_protocol": protocol}
     return out
 
 

@@ -170,6 +170,31 @@ class OVCocoMetric(BaseMetric):
                 return category_splits(gt["categories"], meta["novel_classes"], meta.get("base_classes"))
         return splits
 
+    def protocol_summary(self, gt: dict, splits: dict[str, str]) -> str:
+        """One line naming the test vocabulary (how many classes the detector scored, how many of them
+        are evaluated) and the val protocol (every image, or only those holding an evaluated class)."""
+        evaluated = {c["name"] for c in gt["categories"] if c["name"] in splits} if splits \
+            else {c["name"] for c in gt["categories"]}
+        classes = self._classes() or tuple(c["name"] for c in gt["categories"])
+        live = len(classes)
+        scored = sum(1 for n in classes if n in evaluated)
+        n_base = sum(1 for n in classes if splits.get(n) == "base")
+        n_novel = sum(1 for n in classes if splits.get(n) == "novel")
+        vocab = (f"test vocabulary {live} classes ({scored} evaluated: {n_base} base + {n_novel} novel"
+                 + (f"; {live - scored} predicted but not evaluated" if live > scored else "") + ")")
+        eval_ids = {int(c["id"]) for c in gt["categories"] if c["name"] in evaluated}
+        holding = {a["image_id"] for a in gt["annotations"] if a["category_id"] in eval_ids}
+        declared = (gt.get("ov_coco") or {}).get("val_protocol")
+        n_img = len(gt["images"])
+        how = "as the annotation file records"
+        if declared is None:  # files from before the tag, or not from tools/prepare_ov_coco.py
+            declared = "ovr" if n_img and len(holding) == n_img else "all"
+            how = "inferred from the file"
+        proto = ("every val image" if declared == "all"
+                 else "only images holding an evaluated class (OVR-CNN)")
+        return (f"{vocab}; val protocol '{declared}' ({how}): {proto}, {n_img} images, "
+                f"{len(holding)} with evaluated objects")
+
     def detections_array(self, results: list[dict], gt: dict) -> np.ndarray:
         """``(N, 7)`` ``[image_id, x, y, w, h, score, category_id]`` of all kept predictions."""
         lut = self._label_to_cat_id(gt)
@@ -232,6 +257,7 @@ class OVCocoMetric(BaseMetric):
         if self.classwise_results:
             for c in gt["categories"]:
                 metrics[f"AP50/{c['name']}"] = ap50.get(int(c["id"]), float("nan"))
+        logger.info(f"OVCocoMetric protocol: {self.protocol_summary(gt, splits)}")
         logger.info(f"OV-COCO AP50 ({len(img_ids)} images, backend {self.backend}): "
                     f"novel {100 * metrics['novel_ap50']:.2f}  base {100 * metrics['base_ap50']:.2f}  "
                     f"all {100 * metrics['all_ap50']:.2f}")
