@@ -29,7 +29,6 @@ Rules, so that runs are reproducible and nothing fails silently:
 """
 from __future__ import annotations
 
-import json
 import logging
 import os.path as osp
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ from mmengine.structures import BaseDataElement
 
 from mmdet.registry import DATASETS
 
-from .errors import DataPreparationError, UnreadableImageError, check_paths
+from .errors import DataPreparationError, UnreadableImageError, check_paths, read_images_json
 from .transforms import build_pipeline
 
 __all__ = ['CaptionDataset', 'load_caption_json', 'sample_rng']
@@ -70,15 +69,7 @@ def load_caption_json(path: str) -> tuple[list[dict[str, Any]], int]:
         FileNotFoundError: ``path`` does not exist.
         DataPreparationError: not JSON, or not one of the two accepted layouts.
     """
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise _fail(path, f'not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})') from e
-    except UnicodeDecodeError as e:
-        raise _fail(path, f'not UTF-8 text ({e})') from e
-    if not isinstance(data, dict) or not isinstance(data.get('images'), list):
-        raise _fail(path, 'the top level must be an object with an "images" list')
+    data = read_images_json(path, _fail)
     images = data['images']
     per_image: dict[Any, list[str]] | None = None
     anns = data.get('annotations')

@@ -11,7 +11,6 @@ dataset reuses).
 """
 from __future__ import annotations
 
-import json
 import os.path as osp
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 from mmdet.registry import DATASETS
 
 from .caption_dataset import CaptionDataset, sample_rng
-from .errors import DataPreparationError, check_paths
+from .errors import DataPreparationError, check_paths, read_images_json
 
 __all__ = ['CLIPSelfDataset', 'load_image_json']
 
@@ -39,15 +38,7 @@ def load_image_json(path: str, with_proposals: bool) -> list[dict[str, Any]]:
     Raises:
         DataPreparationError: not JSON, or not the COCO layout.
     """
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise _fail(path, f'not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})') from e
-    except UnicodeDecodeError as e:
-        raise _fail(path, f'not UTF-8 text ({e})') from e
-    if not isinstance(data, dict) or not isinstance(data.get('images'), list):
-        raise _fail(path, 'the top level must be an object with an "images" list')
+    data = read_images_json(path, _fail)
     entries = []
     for k, im in enumerate(data['images']):
         if not isinstance(im, dict) or not isinstance(im.get('file_name'), str) or 'id' not in im:

@@ -1,7 +1,8 @@
 """Errors the caption and region datasets raise, with messages that say what to do."""
 from __future__ import annotations
 
-__all__ = ['DATA_README', 'UnreadableImageError', 'DataPreparationError', 'check_paths', 'missing_path_error']
+__all__ = ['DATA_README', 'UnreadableImageError', 'DataPreparationError', 'check_paths', 'missing_path_error',
+           'read_images_json']
 
 DATA_README = 'data/README.md'
 
@@ -17,6 +18,30 @@ class UnreadableImageError(OSError):
 
 class DataPreparationError(ValueError):
     """An annotation file is malformed (not JSON, or JSON of the wrong shape)."""
+
+
+def read_images_json(path: str, fail) -> dict:
+    """Read a json whose top level is an object with an ``"images"`` list.
+
+    Args:
+        path: the file.
+        fail: ``fail(path, problem) -> Exception``, the caller's error with its expected-format hint.
+
+    Raises:
+        what ``fail`` returns: not JSON, not UTF-8, or no ``"images"`` list.
+    """
+    import json
+
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise fail(path, f'not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})') from e
+    except UnicodeDecodeError as e:
+        raise fail(path, f'not UTF-8 text ({e})') from e
+    if not isinstance(data, dict) or not isinstance(data.get('images'), list):
+        raise fail(path, 'the top level must be an object with an "images" list')
+    return data
 
 
 def missing_path_error(kind: str, path: str, key: str) -> FileNotFoundError:
