@@ -17,7 +17,6 @@ COCO's category ids are kept, so predictions can be scored by the official tools
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ovdet.datasets.json_files import PrepareError, load_coco_json, write_json  # noqa: E402
 from ovdet.datasets.ov_coco import (  # noqa: E402
     OV_COCO_BASE_CLASSES,
     OV_COCO_CLASSES,
@@ -36,38 +36,6 @@ from ovdet.datasets.ov_coco import (  # noqa: E402
     nonstandard_category_ids,
     split_counts,
 )
-
-
-class PrepareError(Exception):
-    """A user-facing input problem (message names the file and the problem)."""
-
-
-def load_coco_json(path: str | Path, role: str) -> dict:
-    """Read a COCO json, turning every failure into a message that names the file and the problem."""
-    p = Path(path)
-    if not p.exists():
-        raise PrepareError(f"{role} file not found: {p}")
-    if p.is_dir():
-        raise PrepareError(f"{role} path is a directory, expected a json file: {p}")
-    try:
-        with open(p, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise PrepareError(f"{role} file {p} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-                           " (truncated download?)") from None
-    except UnicodeDecodeError as e:
-        raise PrepareError(f"{role} file {p} is not UTF-8 text ({e.reason}); is it compressed?") from None
-    except OSError as e:
-        raise PrepareError(f"{role} file {p} cannot be read: {e.strerror}") from None
-    return data
-
-
-def _write(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-    tmp.replace(path)  # never leave a half-written json under the final name
 
 
 def _report(name: str, counts: dict) -> str:
@@ -108,7 +76,7 @@ def prepare(train: str | None, val: str | None, out_dir: str, val_protocol: str 
             log(f"  warning: {path}: {len(odd)} categories do not carry COCO 2017's ids, e.g. "
                 f"{odd[:3]} (name, file id, COCO id); the file's ids are kept")
         src_n = (len(coco["images"]), len(coco["annotations"]))
-        _write(split, dst)
+        write_json(split, dst)
         written[role] = str(dst)
         if role == "val":
             proto = ("all: every val image kept (CLIM/BARON reference protocol)" if val_protocol == "all"

@@ -16,7 +16,6 @@ The val json is checked and counted, not rewritten: OV-LVIS evaluates on lvis_v1
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -24,6 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ovdet.datasets.json_files import PrepareError, write_json  # noqa: E402
+from ovdet.datasets.json_files import load_coco_json as load_json  # noqa: E402
 from ovdet.datasets.ov_lvis import (  # noqa: E402
     LVISFormatError,
     base_only_category_info,
@@ -33,18 +34,6 @@ from ovdet.datasets.ov_lvis import (  # noqa: E402
 )
 
 
-def _coco_tool():
-    # The json reading / atomic writing helpers of the OV-COCO tool (one implementation for both).
-    spec = importlib.util.spec_from_file_location('_prepare_ov_coco', Path(__file__).with_name('prepare_ov_coco.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_coco = _coco_tool()
-PrepareError = _coco.PrepareError
-load_json = _coco.load_coco_json
-write_json = _coco._write
 
 
 def _report(name: str, c: dict) -> str:
