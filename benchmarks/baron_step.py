@@ -15,34 +15,30 @@ reference's 2 + 2 per GPU by default, through the model's ``BranchDataPreprocess
   preceding ``baron`` step cropped (recorded from that call), to give the teacher's share of the extra.
 
 Every ``baron`` step starts from the same seeds (bag draws, orderings, word dropout, RoI sampling), so
-each step samples the same bags. Presets: ``tiny`` (configs/tiny/baron_tiny.py: ResNet-18/16 channels,
+each step samples the same bags. Presets: ``tiny`` (configs/tiny/baron_kd_tiny_shapes.py: ResNet-18/16 channels,
 tiny CLIP, 128 px) and ``r50`` (configs/baron/baron_kd_r50fpn_ovcoco.py: R50-FPN, ViT-B/32 teacher;
 ``--image-size`` default 640). A randomly initialised RPN rarely scores above ``score_thr`` (0.85), so
 by default the bags come from the ground-truth boxes, which the selection prepends at score 1
 (``--gt-per-image``); ``--score-thr 0 --topk N`` emulates a trained RPN that lets up to N proposals per
 image into the selection (NMS 0.1 still thins them).
 
-    python benchmarks/baron_step.py --preset tiny --repeats 3
-    python benchmarks/baron_step.py --preset r50 --repeats 3 --image-size 512
+    python -m benchmarks.baron_step --preset tiny --repeats 3
+    python -m benchmarks.baron_step --preset r50 --repeats 3 --image-size 512
 """
 from __future__ import annotations
 
 import argparse
 import os.path as osp
 import random
-import sys
 from collections.abc import Callable
 
+import torch
+
+from benchmarks.common import PeakMemory, format_table, machine_info, time_interleaved, write_results
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-for p in (REPO_ROOT, osp.dirname(osp.abspath(__file__))):
-    if p not in sys.path:
-        sys.path.insert(0, p)
 
-import torch  # noqa: E402
-
-from _common import PeakMemory, format_table, machine_info, time_interleaved, write_results  # noqa: E402
-
-PRESETS = dict(tiny=('configs/tiny/baron_tiny.py', 128), r50=('configs/baron/baron_kd_r50fpn_ovcoco.py', 640))
+PRESETS = dict(tiny=('configs/tiny/baron_kd_tiny_shapes.py', 128), r50=('configs/baron/baron_kd_r50fpn_ovcoco.py', 640))
 BRANCHES = ('det', 'kd')
 
 

@@ -21,7 +21,7 @@ Before timing, the losses of the three CLIM variants on the same weights are com
 Reports median / min / max of ``--repeats`` timed steps after ``--warmup`` (round-robin), images/s,
 the ratios, peak memory per step and the machine. CUDA: autocast fp16 on by default (``--no-amp``).
 
-    python benchmarks/clim_step.py --repeats 3
+    python -m benchmarks.clim_step --repeats 3
 """
 from __future__ import annotations
 
@@ -32,15 +32,12 @@ import os.path as osp
 import sys
 import tempfile
 
+import numpy as np
+import torch
+
+from benchmarks.common import PeakMemory, format_table, machine_info, time_interleaved, time_it, write_results
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-for p in (REPO_ROOT, osp.dirname(osp.abspath(__file__))):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from _common import PeakMemory, format_table, machine_info, time_interleaved, time_it, write_results  # noqa: E402
 
 _WORDS = ('a man woman child dog cat horse bus train plate pizza table street sign red white blue small large '
           'old young two three sitting standing riding eating holding next to on in of with near the front '

@@ -9,8 +9,8 @@ In one process (= one DataLoader worker), over the same JPEG files:
 Without ``--ann-file`` it writes ``--num-images`` COCO-like JPEGs (``--width`` x ``--height``, smooth
 random content, quality 90) and a caption json to a temporary folder.
 
-    python benchmarks/data.py --num-images 64 --repeats 3
-    python benchmarks/data.py --data-root data/coco --ann-file annotations/clim_captions_train2017.json \\
+    python -m benchmarks.data --num-images 64 --repeats 3
+    python -m benchmarks.data --data-root data/coco --ann-file annotations/clim_captions_train2017.json \\
         --img-prefix train2017/ --num-images 256
 """
 from __future__ import annotations
@@ -18,21 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import os.path as osp
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image
+
+from benchmarks.common import PeakMemory, format_table, machine_info, time_interleaved, write_results
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-for p in (REPO_ROOT, osp.dirname(osp.abspath(__file__))):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from _common import PeakMemory, format_table, machine_info, time_interleaved, write_results  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -8,7 +8,7 @@ For each input size, in the same process and on the same (random) ViT-B/16 weigh
 Reports median / min / max over ``--repeats`` timed calls after ``--warmup`` untimed ones, the ratio
 v2 / plain (aim: <= 1.05), peak memory and the machine. Runs unchanged on CUDA (``--device cuda``).
 
-    python benchmarks/dense.py --sizes 640 1024 --repeats 3
+    python -m benchmarks.dense --sizes 640 1024 --repeats 3
 """
 from __future__ import annotations
 
@@ -17,16 +17,13 @@ import json
 import os.path as osp
 import sys
 
+import open_clip
+import torch
+
+from benchmarks.common import PeakMemory, format_table, machine_info, time_interleaved, write_results
+from clim.models import CLIPModel
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-for p in (REPO_ROOT, osp.dirname(osp.abspath(__file__))):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import open_clip  # noqa: E402
-import torch  # noqa: E402
-
-from _common import PeakMemory, format_table, machine_info, time_interleaved, write_results  # noqa: E402
-from clim.models import CLIPModel  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

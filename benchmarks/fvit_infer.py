@@ -9,14 +9,14 @@ In one process, on random weights (nothing is downloaded), batch 1, a square inp
   ``.mim/configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`` (backbone init_cfg dropped).
 All three are timed round-robin (median of ``--repeats`` after ``--warmup``). Preprocessing is done
 once up front and is not timed. Then ``--repeats`` more F-ViT calls with each stage's methods timed
-(:class:`_common.StageTimer`): the median share of F-ViT's time per stage, so the next optimisation has
+(:class:`benchmarks.common.StageTimer`): the median share of F-ViT's time per stage, so the next optimisation has
 a target: ``clip_forward`` (frozen ViT tokens + dense projection), ``adapters_fpn``, ``rpn`` (head +
 proposal NMS), ``roi_head`` (RoIAlign on the FPN + box head), ``clip_region_scoring`` (RoIAlign on the
 CLIP dense map + CLIP / detector score ensemble), ``nms`` (box decoding + final multi-class NMS) and
 ``other`` (the rest). Reports images/s, the F-ViT / Faster R-CNN time ratio, the CLIP share, the stage
 shares, peak memory and the machine. Runs unchanged on CUDA (``--device cuda``).
 
-    python benchmarks/fvit_infer.py --repeats 3
+    python -m benchmarks.fvit_infer --repeats 3
 """
 from __future__ import annotations
 
@@ -26,15 +26,12 @@ import logging
 import os.path as osp
 import sys
 
+import numpy as np
+import torch
+
+from benchmarks.common import PeakMemory, StageTimer, format_table, machine_info, time_interleaved, write_results
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-for p in (REPO_ROOT, osp.dirname(osp.abspath(__file__))):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from _common import PeakMemory, StageTimer, format_table, machine_info, time_interleaved, write_results  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -117,7 +114,7 @@ def stage_shares(fvit: torch.nn.Module, run, repeats: int, device: str) -> dict[
     """Median seconds and share of ``run()`` (one F-ViT prediction) per stage over ``repeats`` calls."""
     import time
 
-    from _common import sync
+    from benchmarks.common import sync
 
     timer = StageTimer(device)
     backbone, roi_head = fvit.backbone, fvit.roi_head

@@ -18,8 +18,8 @@ array, evaluate and accumulate. Per-category AP50 of every run is compared with 
 
 COCO evaluation runs on the CPU only: with CUDA present the numbers are the same kind (noted).
 
-    python benchmarks/ovcoco_eval.py                       # full size
-    python benchmarks/ovcoco_eval.py --num-images 200 --repeats 1   # smoke
+    python -m benchmarks.ovcoco_eval                       # full size
+    python -m benchmarks.ovcoco_eval --num-images 200 --repeats 1   # smoke
 """
 from __future__ import annotations
 
@@ -39,23 +39,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 # ---------------------------------------------------------------------------------------------
-# machine / memory helpers (machine info extends benchmarks/_common.py; memory is per child process)
+# machine / memory helpers (machine info extends benchmarks/common.py; memory is per child process)
 # ---------------------------------------------------------------------------------------------
 
 
 def machine_info() -> dict:
-    """CPU model, usable cores, load, library versions (``_common.machine_info`` plus the COCO libraries)."""
-    try:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from _common import machine_info as common_machine_info
-    except ImportError:
-        common_machine_info = None
-    finally:
-        sys.path.pop(0)
+    """CPU model, usable cores, load, library versions (``benchmarks.common.machine_info`` plus the COCO libraries)."""
+    from benchmarks.common import machine_info as common_machine_info
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as f:
@@ -400,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": "ovcoco-eval", "args": vars(args), "machine": info, "reference": ref_kind,
                "default_backend": chosen, "rows": rows, "reference_means": ref_means,
-               "command": "python benchmarks/ovcoco_eval.py "
+               "command": "python -m benchmarks.ovcoco_eval "
                + " ".join(argv if argv is not None else sys.argv[1:])}
     out.write_text(json.dumps(payload, indent=2))
     out.with_suffix(".md").write_text(table + "\n")

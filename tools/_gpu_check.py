@@ -33,7 +33,7 @@ def workspace(root: str) -> int:
     from tests.helpers import make_tiny_detector_workspace
 
     ws = make_tiny_detector_workspace(Path(root))
-    try:  # configs/tiny/baron_tiny.py reads "attn12" class embeddings of the same tiny CLIP
+    try:  # configs/tiny/baron_kd_tiny_shapes.py reads "attn12" class embeddings of the same tiny CLIP
         import numpy as np
         import torch
 

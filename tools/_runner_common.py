@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -24,8 +25,26 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def resolve_renamed_config(path: str) -> str:
+    """The current path of a config given by a name it had before ``configs/renamed.json`` was written.
+
+    Returns ``path`` itself when it exists or was never renamed; prints a one-line notice otherwise.
+    """
+    if osp.isfile(path):
+        return path
+    with open(osp.join(REPO_ROOT, 'configs', 'renamed.json')) as f:
+        renamed = json.load(f)
+    rel = osp.relpath(osp.abspath(path), REPO_ROOT).replace(os.sep, '/')
+    if rel not in renamed:
+        return path
+    new = osp.join(osp.relpath(REPO_ROOT), renamed[rel])
+    print(f'note: {path} was renamed to {renamed[rel]}; using it', file=sys.stderr)
+    return osp.normpath(new)
+
+
 def load_config(args: argparse.Namespace) -> Config:
     """Read the config, apply overrides, set the launcher and the work dir."""
+    args.config = resolve_renamed_config(args.config)
     if not osp.isfile(args.config):
         raise SystemExit(f'config file {args.config} does not exist')
     if 'LOCAL_RANK' not in os.environ:

@@ -104,7 +104,7 @@ step mmcv-ops 300 "$PYTHON" "$CHECK" ops "$DEVICE"
 # The tiny configs read their data relative to the working directory.
 CLIM_DATA=(--cfg-options train_dataloader.dataset.data_root=data/shapes_clim/
            val_dataloader.dataset.data_root=data/shapes_clim/ test_dataloader.dataset.data_root=data/shapes_clim/)
-declare -A CONFIGS=([clim]=configs/tiny/clim_tiny.py [fvit]=configs/tiny/fvit_tiny.py [baron]=configs/tiny/baron_tiny.py)
+declare -A CONFIGS=([clim]=configs/tiny/clim_tiny_shapes.py [fvit]=configs/tiny/fvit_tiny_shapes.py [baron]=configs/tiny/baron_kd_tiny_shapes.py)
 pushd "$WS" >/dev/null || exit 1
 for model in clim fvit baron; do
     config="$REPO_ROOT/${CONFIGS[$model]}"
@@ -138,13 +138,13 @@ if [[ $DRY_RUN == 0 ]]; then
 else
     DENSE=(--model-cfg "$TINY_VIT" --sizes 128 --repeats 1 --warmup 0 --device cpu)
     CLIM_STEP=(--model-cfg "$TINY_VIT" --mosaic-size 128 --batch 32 --repeats 1 --warmup 0 --device cpu)
-    FVIT=(--fvit-config "$REPO_ROOT/configs/tiny/fvit_tiny.py" --size 128 --repeats 1 --warmup 0 --device cpu
+    FVIT=(--fvit-config "$REPO_ROOT/configs/tiny/fvit_tiny_shapes.py" --size 128 --repeats 1 --warmup 0 --device cpu
           --skip-baseline)
 fi
-bench() {  # bench NAME ARGS...: benchmarks/NAME.py ARGS, then its row
+bench() {  # bench NAME ARGS...: python -m benchmarks.NAME ARGS, then its row
     local name=$1
     shift
-    "$PYTHON" "$REPO_ROOT/benchmarks/$name.py" "$@" --out-dir "$OUT/bench-$name" || return $?
+    (cd "$REPO_ROOT" && "$PYTHON" -m "benchmarks.$name" "$@" --out-dir "$OUT/bench-$name") || return $?
     "$PYTHON" "$CHECK" bench "$name" "$OUT/bench-$name"
 }
 export -f bench

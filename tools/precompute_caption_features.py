@@ -5,7 +5,7 @@ every sample. This tool builds the config's model (its CLIP weights included), r
 ``train_dataloader.dataset`` (a caption json or webdataset shards, wrapped datasets too), encodes each
 unique caption with the model's own text forward, and writes one file (format:
 ``clim/datasets/caption_features.py``). Put ``dict(type='AddCaptionFeatures', path=OUT)`` after
-``PackCaptionInputs`` in the pipeline (e.g. ``configs/clim_coco_vitb16_text_features.py``).
+``PackCaptionInputs`` in the pipeline (e.g. ``configs/clim/clim_vitb16_coco_text_features.py``).
 
 The file records its text tower's key (weights hash, tokenizer and context length, text forward):
 training refuses a file of any other text tower, and a caption missing from it is an error, so stale
@@ -14,8 +14,8 @@ computed from the same batches, else they differ by float rounding, ~1e-7, as th
 do between batch compositions). ``--fp16`` halves the file and rounds every feature to fp16 (relative
 error up to 2**-11), so the loss is no longer the in-step one: an explicit trade for memory.
 
-    python tools/precompute_caption_features.py configs/clim_coco_vitb16.py \\
-        --out data/coco/caption_features/clim_coco_vitb16.pt
+    python tools/precompute_caption_features.py configs/clim/clim_vitb16_coco.py \\
+        --out data/coco/caption_features/clim_vitb16_coco.pt
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Train a model from a config with MMEngine's Runner.
 
-    python tools/train.py configs/clim_coco_vitb16.py [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py configs/clim/clim_vitb16_coco.py [--work-dir DIR] [--resume [CKPT]] [--amp]
     tools/dist_train.sh CONFIG NGPUS [args]   # torchrun; works on CPU (gloo) too
 """
 from __future__ import annotations

@@ -188,8 +188,8 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in [
         name='clim-openai-vit-b-16-coco', title='CLIM-refined OpenAI ViT-B/16 (our export)', kind='clip',
         fmt='state_dict', path='openai_vitb16_coco_clim.pt', library='open_clip', size_mb=570,
         keys=('visual.conv1.weight',),
-        download='train it: tools/train.py configs/clim_coco_vitb16.py, then copy '
-                 'work_dirs/clim_coco_vitb16/clip_latest.pt to ckpt/openai_vitb16_coco_clim.pt',
+        download='train it: tools/train.py configs/clim/clim_vitb16_coco.py, then copy '
+                 'work_dirs/clim_vitb16_coco/clip_latest.pt to ckpt/openai_vitb16_coco_clim.pt',
         build=dict(type='CLIPModel')),
     ZooEntry(
         name='metaclip-vit-b-16', title='MetaCLIP ViT-B/16 (400M), open_clip ViT-B-16-quickgelu',
@@ -230,7 +230,7 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in [
         download=_HF_OFFLINE.format(repo='CIDAS/clipseg-rd64-refined'),
         build=dict(type='CLIPSegModel'),
         notes='transformers CLIPSegForImageSegmentation: the text-prompted dense baseline of region '
-              'recognition (configs/clipseg_region_eval_coco.py).'),
+              'recognition (configs/region_eval/region_eval_clipseg_coco.py).'),
     ZooEntry(
         name='dinov2-vit-b-14', title='DINOv2 ViT-B/14 (vision only, timm vit_base_patch14_dinov2)',
         kind='vision', fmt='state_dict', path='dinov2_vitb14_pretrain.pth', library='timm', size_mb=330,

@@ -1,7 +1,7 @@
 # Embedded demo, stage 3: CLIM refinement of the pre-trained demo CLIP (same code path as
-# configs/clim_coco_vitb16.py, small numbers). Also the region-recognition evaluation of any demo
+# configs/clim/clim_vitb16_coco.py, small numbers). Also the region-recognition evaluation of any demo
 # CLIP checkpoint: tools/test.py configs/demo/clim.py --cfg-options model.clip.pretrained=CKPT
-_base_ = ['../tiny/clim_tiny.py', '../_base_/models/demo_clip.py']
+_base_ = ['../tiny/clim_tiny_shapes.py', '../_base_/models/demo_clip.py']
 
 model = dict(
     clip=dict(_delete_=True, type='CLIPModel', model_cfg={{_base_.demo_clip_cfg}},

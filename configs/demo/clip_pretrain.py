@@ -3,7 +3,7 @@
 #   python tools/train.py configs/demo/clip_pretrain.py --cfg-options \
 #       train_dataloader.dataset.data_root=work_dirs/demo/data/shapes/ \
 #       val_dataloader.dataset.data_root=work_dirs/demo/data/shapes/
-_base_ = ['../tiny/clip_pretrain_tiny.py', '../_base_/models/demo_clip.py']
+_base_ = ['../tiny/clip_pretrain_tiny_shapes.py', '../_base_/models/demo_clip.py']
 
 model = dict(
     clip=dict(_delete_=True, type='CLIPModel', model_cfg={{_base_.demo_clip_cfg}}, pretrained=None),

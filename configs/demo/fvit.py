@@ -1,7 +1,7 @@
 # Embedded demo, stage 6: F-ViT on base-class boxes of the synthetic benchmark with the CLIM-refined
 # demo CLIP, frozen. Same bases as configs/fvit/fvit_vitb16_ovcoco.py; run by tools/run_demo.py,
 # which sets the data paths, the CLIP checkpoint and the class-embedding file.
-_base_ = ['../tiny/fvit_tiny.py', '../_base_/models/demo_clip.py']
+_base_ = ['../tiny/fvit_tiny_shapes.py', '../_base_/models/demo_clip.py']
 
 image_size = (128, 128)  # the CLIP sees it at 64 px (patch 8): an 8x8 map at nominal stride 16
 channels = 64

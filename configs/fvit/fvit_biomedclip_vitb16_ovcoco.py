@@ -9,9 +9,9 @@
 #   python tools/gen_text_embeddings.py --model biomedclip --classes coco_80 --templates vild \
 #       --out data/ov_coco/ov_coco_80_biomedclip_vitb16_vild.npy
 #   tools/dist_train.sh configs/fvit/fvit_biomedclip_vitb16_ovcoco.py 8
-# On a CLIM-refined BiomedCLIP (configs/clim_coco_biomedclip_vitb16.py; the export records its class and
+# On a CLIM-refined BiomedCLIP (configs/clim/clim_biomedclip_vitb16_coco.py; the export records its class and
 # architecture):
-#   --cfg-options model.backbone.clip_cfg.pretrained=work_dirs/clim_coco_biomedclip_vitb16/clip_latest.pt
+#   --cfg-options model.backbone.clip_cfg.pretrained=work_dirs/clim_biomedclip_vitb16_coco/clip_latest.pt
 _base_ = ['./fvit_vitb16_ovcoco.py']
 
 class_embeddings = 'data/ov_coco/ov_coco_80_biomedclip_vitb16_vild.npy'

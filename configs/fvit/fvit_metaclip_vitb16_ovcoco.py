@@ -6,8 +6,8 @@
 #       --classes coco_80 --templates vild --out data/ov_coco/ov_coco_80_metaclip_vitb16_vild.npy
 #   python tools/check_ckpt.py --config configs/fvit/fvit_metaclip_vitb16_ovcoco.py
 #   tools/dist_train.sh configs/fvit/fvit_metaclip_vitb16_ovcoco.py 8
-# On a CLIM-refined MetaCLIP (configs/clim_coco_metaclip_vitb16.py):
-#   --cfg-options model.backbone.clip_cfg.pretrained=work_dirs/clim_coco_metaclip_vitb16/clip_latest.pt
+# On a CLIM-refined MetaCLIP (configs/clim/clim_metaclip_vitb16_coco.py):
+#   --cfg-options model.backbone.clip_cfg.pretrained=work_dirs/clim_metaclip_vitb16_coco/clip_latest.pt
 _base_ = ['./fvit_vitb16_ovcoco.py']
 
 class_embeddings = 'data/ov_coco/ov_coco_80_metaclip_vitb16_vild.npy'

@@ -8,8 +8,8 @@
 #   python tools/gen_text_embeddings.py --model unimed-clip-vit-b-16 --classes coco_80 --templates vild \
 #       --out data/ov_coco/ov_coco_80_unimed_vitb16_vild.npy
 #   tools/dist_train.sh configs/fvit/fvit_unimed_vitb16_ovcoco.py 8
-# On a CLIM-refined UniMed-CLIP (configs/clim_coco_unimed_vitb16.py; the export records its class):
-#   --cfg-options model.backbone.clip_cfg.pretrained=work_dirs/clim_coco_unimed_vitb16/clip_latest.pt
+# On a CLIM-refined UniMed-CLIP (configs/clim/clim_unimed_vitb16_coco.py; the export records its class):
+#   --cfg-options model.backbone.clip_cfg.pretrained=work_dirs/clim_unimed_vitb16_coco/clip_latest.pt
 _base_ = ['./fvit_vitb16_ovcoco.py']
 
 class_embeddings = 'data/ov_coco/ov_coco_80_unimed_vitb16_vild.npy'

@@ -3,4 +3,4 @@ from __future__ import annotations
 
 from tests.helpers import REPO_ROOT, TINY_CLIP_CFG, run_tool  # noqa: F401
 
-TINY_CONFIG = REPO_ROOT / 'configs' / 'tiny' / 'baron_tiny.py'
+TINY_CONFIG = REPO_ROOT / 'configs' / 'tiny' / 'baron_kd_tiny_shapes.py'

@@ -1,5 +1,5 @@
 """BARON test fixtures: a workspace with generated shapes data, a tiny CLIP teacher checkpoint and its
-"attn12" class embeddings, laid out where configs/tiny/baron_tiny.py expects them."""
+"attn12" class embeddings, laid out where configs/tiny/baron_kd_tiny_shapes.py expects them."""
 from __future__ import annotations
 
 from pathlib import Path

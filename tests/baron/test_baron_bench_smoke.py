@@ -1,7 +1,7 @@
 """The baron-step benchmark still runs on the tiny preset (one iteration; no timing asserts)."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
 from pathlib import Path
@@ -10,9 +10,7 @@ import torch
 
 
 def test_baron_step_benchmark_smoke(tmp_path: Path, repo_root: Path) -> None:
-    spec = importlib.util.spec_from_file_location('bench_baron_step', repo_root / 'benchmarks' / 'baron_step.py')
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = importlib.import_module('benchmarks.baron_step')
     threads = torch.get_num_threads()
     try:
         payload = bench.main(['--preset', 'tiny', '--image-size', '96', '--batch', '1', '--repeats', '1',

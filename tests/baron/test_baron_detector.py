@@ -145,7 +145,7 @@ def test_test_time_predictions(model, tiny_cfg) -> None:
 
 @pytest.fixture(scope='module')
 def baron_trained(baron_workspace):
-    work = baron_workspace['root'] / 'work_dirs' / 'baron_tiny'
+    work = baron_workspace['root'] / 'work_dirs' / 'baron_kd_tiny_shapes'
     proc = run_tool([str(REPO_ROOT / 'tools' / 'train.py'), str(TINY_CONFIG), '--work-dir', str(work),
                      '--cfg-options', f'model.teacher.pretrained={baron_workspace["clip_ckpt"]}',
                      f'model.roi_head.bbox_head.class_embeddings={baron_workspace["attn12"]}'],

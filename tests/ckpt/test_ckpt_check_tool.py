@@ -48,7 +48,7 @@ def test_empty_folder_all_missing(ckpt_dir: Path, capsys) -> None:
     assert 'dl.fbaipublicfiles.com/dinov2' in out and 'MISSING' in out
     # which configs use each model
     assert 'configs/fvit/fvit_metaclip_vitb16_ovcoco.py' in rows['metaclip-vit-b-16']['used_by']
-    assert 'configs/clim_coco_metaclip_vitb16.py' in rows['metaclip-vit-b-16']['used_by']
+    assert 'configs/clim/clim_metaclip_vitb16_coco.py' in rows['metaclip-vit-b-16']['used_by']
     assert 'configs/fvit/fvit_vitb16_ovcoco.py' in rows['openai-vit-b-16']['used_by']
     assert 'configs/fvit/fvit_vitb16_ovcoco.py' not in rows['metaclip-vit-b-16']['used_by']
 
@@ -128,7 +128,7 @@ def test_transformers_rows_present_missing(ckpt_dir: Path, tiny_unimed, tiny_bio
                                            capsys) -> None:
     """UniMed-CLIP, BiomedCLIP and CLIPSeg in their release formats are present; without the BiomedBERT
     entry (text-tower config + tokenizer) the two CLIPs are missing, with the command that gets it."""
-    clipseg_cfg = str(REPO / 'configs/clipseg_region_eval_coco.py')
+    clipseg_cfg = str(REPO / 'configs/region_eval/region_eval_clipseg_coco.py')
     rc, out, rows = _run(ckpt_dir, '--config', clipseg_cfg, capsys=capsys)
     assert rc == 0, out
     for name in ('unimed-clip-vit-b-16', 'biomedclip', 'clipseg-rd64-refined'):
@@ -136,7 +136,7 @@ def test_transformers_rows_present_missing(ckpt_dir: Path, tiny_unimed, tiny_bio
         assert rows[name]['loader'] in ('open_clip+transformers', 'transformers')
     assert 'microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract: snapshot' in rows['biomedclip']['detail']
     assert 'model.safetensors' in rows['clipseg-rd64-refined']['detail']
-    assert rows['clipseg-rd64-refined']['needed'] and 'configs/clipseg_region_eval_coco.py' in \
+    assert rows['clipseg-rd64-refined']['needed'] and 'configs/region_eval/region_eval_clipseg_coco.py' in \
         rows['clipseg-rd64-refined']['used_by']
 
     shutil.rmtree(ckpt_dir / 'models--microsoft--BiomedNLP-BiomedBERT-base-uncased-abstract')

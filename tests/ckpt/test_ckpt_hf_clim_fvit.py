@@ -29,9 +29,9 @@ from tests.helpers import REPO_ROOT, run_tool
 
 CAPTION = 'a photo of the cat'
 SHAPES = ('circle', 'square', 'triangle', 'star', 'cross', 'ring', 'hexagon', 'crescent', 'arrow', 'heart')
-REAL_CONFIGS = {'unimed': ('configs/clim_coco_unimed_vitb16.py', 'configs/fvit/fvit_unimed_vitb16_ovcoco.py',
+REAL_CONFIGS = {'unimed': ('configs/clim/clim_unimed_vitb16_coco.py', 'configs/fvit/fvit_unimed_vitb16_ovcoco.py',
                            'unimed-clip-vit-b-16'),
-                'biomedclip': ('configs/clim_coco_biomedclip_vitb16.py',
+                'biomedclip': ('configs/clim/clim_biomedclip_vitb16_coco.py',
                                'configs/fvit/fvit_biomedclip_vitb16_ovcoco.py', 'biomedclip')}
 
 
@@ -115,10 +115,10 @@ def caption_shapes(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _tiny_clim_config(path: Path, kind: str, clip: dict) -> Path:
-    """A config inheriting configs/tiny/clim_tiny.py (itself on the real CLIM bases) with the HF CLIP. UniMed
+    """A config inheriting configs/tiny/clim_tiny_shapes.py (itself on the real CLIM bases) with the HF CLIP. UniMed
     takes the real config's caption pipeline (no TokenizeCaption) at 64 px; BiomedCLIP keeps the tiny
     config's, whose BPE TokenizeCaption the model must ignore."""
-    lines = [f"_base_ = ['{REPO_ROOT / 'configs/tiny/clim_tiny.py'}']",
+    lines = [f"_base_ = ['{REPO_ROOT / 'configs/tiny/clim_tiny_shapes.py'}']",
              f'model = dict(clip=dict(_delete_=True, **{clip!r}))']
     if kind == 'unimed':
         pipeline = Config.fromfile(str(REPO_ROOT / REAL_CONFIGS[kind][0])).train_dataloader.dataset.pipeline
@@ -159,7 +159,7 @@ def test_clim_trains_and_exports_hf_clip(hf_clip: dict, caption_shapes: dict, tm
     fvit_clip = Config.fromfile(str(REPO_ROOT / REAL_CONFIGS[kind][1])).model.backbone.clip_cfg.to_dict()
     assert fvit_clip == dict(type='ZooModel', name=REAL_CONFIGS[kind][2])
     base_clip = Config.fromfile(str(REPO_ROOT / 'configs/_base_/models/fvit_vitb16.py')).clip_cfg.to_dict()
-    # (the last: a CLIPModel config switched to the zoo, e.g. clim_region_eval_vitb16.py's model_name='ViT-B-16')
+    # (the last: a CLIPModel config switched to the zoo, e.g. region_eval_vitb16_coco.py's model_name='ViT-B-16')
     for how in (dict(type='ZooModel', pretrained=str(latest)), dict(fvit_clip, pretrained=str(latest)),
                 dict(base_clip, type='ZooModel', pretrained=str(latest))):
         model = MODELS.build(how)
@@ -184,7 +184,7 @@ def _tiny_fvit(clip_cfg: dict, embeddings: Path) -> torch.nn.Module:
     from mmdet.utils import register_all_modules
 
     register_all_modules()
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs/tiny/fvit_tiny.py')).model
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/tiny/fvit_tiny_shapes.py')).model
     cfg.backbone.clip_cfg = clip_cfg
     cfg.roi_head.bbox_head.class_embeddings = str(embeddings)
     return MODELS.build(cfg)

@@ -239,11 +239,11 @@ def test_pool_logits_by_hand() -> None:
 
 def test_clipseg_region_eval_config_end_to_end(tiny_clipseg_cache: Path, synthetic_dataset: dict, repo_root: Path,
                                                tmp_path: Path) -> None:
-    """configs/clipseg_region_eval_coco.py through mmengine's Runner on a generated COCO-format split."""
+    """configs/region_eval/region_eval_clipseg_coco.py through mmengine's Runner on a generated COCO-format split."""
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    cfg = Config.fromfile(str(repo_root / 'configs/clipseg_region_eval_coco.py'))
+    cfg = Config.fromfile(str(repo_root / 'configs/region_eval/region_eval_clipseg_coco.py'))
     ds = cfg.test_dataloader.dataset
     ds.update(data_root='', ann_file=synthetic_dataset['val_json'], img_prefix=synthetic_dataset['val_img_dir'],
               seg_prefix='')  # instances json: no panoptic PNGs

@@ -3,7 +3,7 @@ fixtures of tests/ckpt:
 
 - ``tools/gen_text_embeddings.py`` builds them by zoo name or from a CLIM export of one, and writes exactly
   what ``encode_class_names`` gives; the OpenAI / open_clip inputs keep their bit-identical output;
-- region recognition (``configs/clim_region_eval_vitb16.py`` through ``tools/test.py``) evaluates a CLIM
+- region recognition (``configs/region_eval/region_eval_vitb16_coco.py`` through ``tools/test.py``) evaluates a CLIM
   export of either with nothing but ``model.clip.pretrained`` set.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from clim.models import CLIPModel, HFTextCLIPModel, get_class_names, prompt_name
 from tests.helpers import REPO_ROOT, run_tool
 
 CLASSES = ['cat', 'dog', 'chest x ray', 'brain scan']
-REGION_CONFIG = REPO_ROOT / 'configs' / 'clim_region_eval_vitb16.py'
+REGION_CONFIG = REPO_ROOT / 'configs' / 'region_eval' / 'region_eval_vitb16_coco.py'
 
 
 def _gen_tool() -> ModuleType:
@@ -129,7 +129,7 @@ def test_gen_text_embeddings_rejects_what_it_cannot_encode(ckpt_dir: Path, capsy
 
 
 # ------------------------------------------------------------------------------------------------
-# region recognition of an HF export (configs/clim_region_eval_vitb16.py)
+# region recognition of an HF export (configs/region_eval/region_eval_vitb16_coco.py)
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def region_shapes(tmp_path_factory: pytest.TempPathFactory) -> dict:

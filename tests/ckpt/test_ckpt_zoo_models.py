@@ -188,7 +188,7 @@ def test_resnet18_torch_hub_file_as_backbone(ckpt_dir: Path) -> None:
 def test_metaclip_configs(repo_root: Path) -> None:
     from mmengine.config import Config
 
-    clim_cfg = Config.fromfile(str(repo_root / 'configs/clim_coco_metaclip_vitb16.py'), import_custom_modules=False)
+    clim_cfg = Config.fromfile(str(repo_root / 'configs/clim/clim_metaclip_vitb16_coco.py'), import_custom_modules=False)
     clip = clim_cfg.model.clip
     assert (clip.type, clip.model_name, clip.quick_gelu) == ('CLIPModel', 'ViT-B-16', True)
     assert find_entry(path=clip.pretrained) is ZOO['metaclip-vit-b-16']
@@ -231,7 +231,7 @@ def test_metaclip_configs_build_from_the_hub_cache(ckpt_dir: Path, tiny_clip_sta
         maps, dense = detector.backbone.forward_with_dense(torch.randn(1, 3, 64, 64))
     assert dense.shape == (1, cfg['embed_dim'], 4, 4) and maps[0].shape == (1, 64, 16, 16)
 
-    clim_cfg = Config.fromfile(str(repo_root / 'configs/clim_coco_metaclip_vitb16.py'))
+    clim_cfg = Config.fromfile(str(repo_root / 'configs/clim/clim_metaclip_vitb16_coco.py'))
     clim_cfg.model.clip.model_cfg = cfg
     model = MODELS.build(clim_cfg.model)
     torch.testing.assert_close(model.clip.clip.state_dict()['visual.proj'], sd['visual.proj'])

@@ -1,7 +1,7 @@
 """The clim-step benchmark still runs (one tiny iteration; no timing asserts)."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -9,9 +9,7 @@ STEPS = ['clim_text_full', 'clim_text_trimmed', 'clim_precomputed', 'plain']
 
 
 def test_clim_step_benchmark_smoke(tmp_path: Path, repo_root: Path, tiny_clip_cfg: dict) -> None:
-    spec = importlib.util.spec_from_file_location('bench_clim_step', repo_root / 'benchmarks' / 'clim_step.py')
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = importlib.import_module('benchmarks.clim_step')
     payload = bench.main(['--model-cfg', json.dumps(tiny_clip_cfg), '--batch', '29', '--mosaic-size', '64',
                           '--unlocked-groups', '2', '--repeats', '1', '--warmup', '0', '--device', 'cpu',
                           '--out-dir', str(tmp_path)])

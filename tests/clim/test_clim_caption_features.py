@@ -187,7 +187,7 @@ def test_tool_encodes_every_caption_of_a_config(clim_shapes: dict, tmp_path: Pat
     root = clim_shapes['root'] + '/'
     out = tmp_path / 'caption_features.pt'
     tool = load_tool()
-    assert tool.main(['configs/tiny/clim_tiny.py', '--out', str(out), '--batch-size', '16', '--device', 'cpu',
+    assert tool.main(['configs/tiny/clim_tiny_shapes.py', '--out', str(out), '--batch-size', '16', '--device', 'cpu',
                       '--cfg-options', f'train_dataloader.dataset.data_root={root}']) == 0
     store = CaptionFeatureStore(out)
     ann = json.loads(Path(root, 'annotations', 'captions_train.json').read_text())
@@ -197,7 +197,7 @@ def test_tool_encodes_every_caption_of_a_config(clim_shapes: dict, tmp_path: Pat
 
     # The config with the features in its pipeline gives the loss of the in-step config on the same samples.
     losses = {}
-    for name in ('clim_tiny', 'clim_tiny_text_features'):
+    for name in ('clim_tiny_shapes', 'clim_tiny_shapes_text_features'):
         cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'tiny' / f'{name}.py'))
         ds_cfg = cfg.train_dataloader.dataset
         ds_cfg.data_root = root
@@ -210,8 +210,8 @@ def test_tool_encodes_every_caption_of_a_config(clim_shapes: dict, tmp_path: Pat
         data = model.data_preprocessor(pseudo_collate([ds[(0, i)] for i in range(32)]), True)
         with torch.no_grad():
             losses[name] = model.loss(data['inputs'], data['data_samples'])['loss_contrast']
-        assert all(hasattr(s, 'text_features') for s in data['data_samples']) == (name != 'clim_tiny')
-    torch.testing.assert_close(losses['clim_tiny_text_features'], losses['clim_tiny'], atol=0, rtol=1e-5)
+        assert all(hasattr(s, 'text_features') for s in data['data_samples']) == (name != 'clim_tiny_shapes')
+    torch.testing.assert_close(losses['clim_tiny_shapes_text_features'], losses['clim_tiny_shapes'], atol=0, rtol=1e-5)
 
 
 def test_tool_reads_webdataset_shards_and_wrapped_datasets(tmp_path: Path) -> None:

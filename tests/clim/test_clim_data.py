@@ -178,8 +178,8 @@ def test_missing_paths_fail_before_training_and_point_at_readme(tmp_path: Path):
 
 
 def test_real_config_fails_fast_without_data(tmp_path: Path, monkeypatch):
-    """configs/clim_coco_vitb16.py without data/coco: the train dataset names every missing path."""
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'clim_coco_vitb16.py'))
+    """configs/clim/clim_vitb16_coco.py without data/coco: the train dataset names every missing path."""
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'clim' / 'clim_vitb16_coco.py'))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError) as e:
         DATASETS.build(cfg.train_dataloader.dataset)

@@ -51,7 +51,7 @@ class _WeightProbeHook(Hook):
 
 
 def test_runner_validates_the_ensemble_then_restores(clim_shapes: dict, tmp_path: Path) -> None:
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'tiny' / 'clim_tiny.py'))
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'tiny' / 'clim_tiny_shapes.py'))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = clim_shapes['root'] + '/'
     cfg.work_dir = str(tmp_path)

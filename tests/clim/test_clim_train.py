@@ -19,7 +19,7 @@ def test_tiny_clim_trains_exports_and_evaluates(clim_shapes: dict, tmp_path: Pat
     loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
     data_opts = [f'{k}.dataset.data_root={root}' for k in loaders]
     work = tmp_path / 'work'
-    res = run_tool(['tools/train.py', 'configs/tiny/clim_tiny.py', '--work-dir', str(work),
+    res = run_tool(['tools/train.py', 'configs/tiny/clim_tiny_shapes.py', '--work-dir', str(work),
                     '--cfg-options', *data_opts])
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     log = res.stdout + res.stderr
@@ -39,7 +39,7 @@ def test_tiny_clim_trains_exports_and_evaluates(clim_shapes: dict, tmp_path: Pat
     blob = torch.load(latest, weights_only=True)
     assert blob['meta']['epoch'] == 2 and blob['meta']['alpha'] == 0.7
 
-    res = run_tool(['tools/test.py', 'configs/tiny/clim_region_eval_tiny.py',
+    res = run_tool(['tools/test.py', 'configs/tiny/region_eval_tiny_shapes_clim_ovd.py',
                     '--work-dir', str(tmp_path / 'eval'),
                     '--cfg-options', f'model.clip.pretrained={latest}',
                     f'test_dataloader.dataset.data_root={root}'])

@@ -42,11 +42,11 @@ def test_v1_pools_each_tile_by_mask_attention_on_its_mosaic(tiny_clip_cfg: dict)
 
 
 def test_tiny_config_trains_with_v1(tiny_clip_cfg: dict) -> None:
-    """configs/tiny/clim_tiny.py with extraction_mode='v1': a training step gives a finite loss whose
+    """configs/tiny/clim_tiny_shapes.py with extraction_mode='v1': a training step gives a finite loss whose
     gradient reaches the unlocked blocks, and moves them."""
     from mmdet.registry import MODELS
 
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'tiny' / 'clim_tiny.py'))
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'tiny' / 'clim_tiny_shapes.py'))
     cfg.model.extraction_mode = 'v1'
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

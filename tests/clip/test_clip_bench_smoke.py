@@ -1,15 +1,13 @@
 """The dense benchmark still runs (one tiny iteration; no timing asserts)."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
 
 def test_dense_benchmark_smoke(tmp_path: Path, repo_root: Path, tiny_clip_cfg: dict) -> None:
-    spec = importlib.util.spec_from_file_location('bench_dense', repo_root / 'benchmarks' / 'dense.py')
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = importlib.import_module('benchmarks.dense')
     payload = bench.main(['--model-cfg', json.dumps(tiny_clip_cfg), '--sizes', '64', '96', '--repeats', '1',
                           '--warmup', '0', '--device', 'cpu', '--out-dir', str(tmp_path)])
     assert [r['dense_shape'] for r in payload['results']] == [[1, 32, 4, 4], [1, 32, 6, 6]]
@@ -19,10 +17,8 @@ def test_dense_benchmark_smoke(tmp_path: Path, repo_root: Path, tiny_clip_cfg: d
 
 
 def test_fvit_infer_benchmark_reports_stage_shares(tmp_path: Path, repo_root: Path) -> None:
-    spec = importlib.util.spec_from_file_location('bench_fvit', repo_root / 'benchmarks' / 'fvit_infer.py')
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    assert bench.main(['--fvit-config', str(repo_root / 'configs' / 'tiny' / 'fvit_tiny.py'), '--size', '64',
+    bench = importlib.import_module('benchmarks.fvit_infer')
+    assert bench.main(['--fvit-config', str(repo_root / 'configs' / 'tiny' / 'fvit_tiny_shapes.py'), '--size', '64',
                        '--repeats', '1', '--warmup', '0', '--device', 'cpu', '--skip-baseline',
                        '--out-dir', str(tmp_path)]) == 0
     doc = json.loads(next(tmp_path.glob('fvit-infer-*.json')).read_text())

@@ -13,7 +13,7 @@ from mmengine.registry import PARAM_SCHEDULERS
 
 from clipself_test_utils import REPO_ROOT
 
-CONFIGS = ['configs/clipself_coco_patches_vitb16.py', 'configs/clipself_coco_proposals_vitb16.py']
+CONFIGS = ['configs/clipself/clipself_vitb16_coco_patches.py', 'configs/clipself/clipself_vitb16_coco_proposals.py']
 
 
 def _reference_lr(step: int, base: float, warmup: int, total: int) -> float:

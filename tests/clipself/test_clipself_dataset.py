@@ -25,7 +25,7 @@ def _dataset(config: str, root: str, **overrides) -> CLIPSelfDataset:
 
 
 def test_patch_items_follow_the_tiny_config(synthetic_dataset: dict):
-    ds = _dataset('clipself_tiny.py', synthetic_dataset['root'] + '/')
+    ds = _dataset('clipself_tiny_shapes_patches.py', synthetic_dataset['root'] + '/')
     images = json.loads(Path(synthetic_dataset['train_all_json']).read_text())['images']
     assert len(ds) == len(images)
     item = ds[(0, 3)]
@@ -45,7 +45,7 @@ def test_patch_items_follow_the_tiny_config(synthetic_dataset: dict):
 
 
 def test_proposal_items_read_the_json_boxes(synthetic_dataset: dict):
-    ds = _dataset('clipself_tiny_proposals.py', synthetic_dataset['root'] + '/')
+    ds = _dataset('clipself_tiny_shapes_proposals.py', synthetic_dataset['root'] + '/')
     data = json.loads(Path(synthetic_dataset['train_all_json']).read_text())
     first = data['images'][0]
     want = sorted(tuple(a['bbox']) for a in data['annotations'] if a['image_id'] == first['id'])
@@ -62,7 +62,7 @@ def test_proposal_items_read_the_json_boxes(synthetic_dataset: dict):
 
 def test_missing_files_name_the_path_and_the_data_readme(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match=r'(?s)instances_train_all\.json.*data/README\.md'):
-        _dataset('clipself_tiny.py', str(tmp_path) + '/')
+        _dataset('clipself_tiny_shapes_patches.py', str(tmp_path) + '/')
 
 
 def test_malformed_json_is_a_data_error(synthetic_dataset: dict, tmp_path: Path):
@@ -71,10 +71,10 @@ def test_malformed_json_is_a_data_error(synthetic_dataset: dict, tmp_path: Path)
     ann = root / 'annotations' / 'instances_train_all.json'
     ann.write_text('{"images": [{"file_name": "a.png"}]}')
     with pytest.raises(DataPreparationError, match=r'images\[0\] needs "id"'):
-        _dataset('clipself_tiny.py', str(root) + '/')
+        _dataset('clipself_tiny_shapes_patches.py', str(root) + '/')
     ann.write_text('{"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 1}]}')
     with pytest.raises(DataPreparationError, match=r'annotations\[0\] needs "image_id" and a "bbox"'):
-        _dataset('clipself_tiny_proposals.py', str(root) + '/')
+        _dataset('clipself_tiny_shapes_proposals.py', str(root) + '/')
 
 
 def test_unreadable_images_are_skipped_and_reported(synthetic_dataset: dict, tmp_path: Path):
@@ -83,7 +83,7 @@ def test_unreadable_images_are_skipped_and_reported(synthetic_dataset: dict, tmp
     images = json.loads((root / 'annotations' / 'instances_train_all.json').read_text())['images']
     bad = root / 'images' / 'train' / images[1]['file_name']
     bad.write_bytes(bad.read_bytes()[:40])  # truncated
-    ds = _dataset('clipself_tiny.py', str(root) + '/')
+    ds = _dataset('clipself_tiny_shapes_patches.py', str(root) + '/')
     s = ds[(0, 1)]['data_samples']
     assert s.metainfo['skipped_images'] == [str(bad)]
     assert s.metainfo['img_path'].endswith(images[2]['file_name'])  # the next image takes its place
@@ -94,7 +94,7 @@ def test_images_of_other_shapes_are_letterboxed(tmp_path: Path):
     write_image(tmp_path / 'img' / 'wide.png', 96, 48)
     (tmp_path / 'ann.json').write_text(json.dumps(dict(
         images=[dict(id=7, file_name='wide.png')], annotations=[dict(image_id=7, bbox=[12, 6, 24, 12])])))
-    ds = _dataset('clipself_tiny_proposals.py', str(tmp_path) + '/', ann_file='ann.json', img_prefix='img/')
+    ds = _dataset('clipself_tiny_shapes_proposals.py', str(tmp_path) + '/', ann_file='ann.json', img_prefix='img/')
     item = ds[(0, 0)]
     # 96 x 48 -> 128 x 64, padded black below; the box scales by 128 / 96 and is normalized by 128
     assert (item['inputs'][:, 64:] == 0).all() and item['inputs'][:, :64].float().mean() > 0

@@ -17,7 +17,7 @@ from clipself_test_utils import REPO_ROOT
 from mmdet.registry import MODELS
 from tests.helpers import run_tool
 
-CONFIG = 'configs/tiny/clipself_tiny.py'
+CONFIG = 'configs/tiny/clipself_tiny_shapes_patches.py'
 
 
 def _train(root: str, work: Path, *extra: str) -> str:
@@ -60,7 +60,7 @@ def test_export_is_the_ensemble_and_loads(full_run):
         changed += int(k in original and not torch.equal(trained, original[k]))
     assert changed > 0
     # F-ViT's backbone takes the export as its CLIP
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'tiny' / 'fvit_tiny.py')).model.backbone
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'tiny' / 'fvit_tiny_shapes.py')).model.backbone
     cfg.clip_cfg.pretrained = str(work / 'clip_latest.pt')
     backbone = MODELS.build(cfg)
     torch.testing.assert_close(backbone.clip.clip.visual.conv1.weight, exported['visual.conv1.weight'])

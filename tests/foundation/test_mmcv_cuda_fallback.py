@@ -175,7 +175,7 @@ def _train_and_test(config: str, work_dir: Path) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope='module')
 def detector_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The tiny detector workspace, plus the "attn12" class embeddings configs/tiny/baron_tiny.py reads."""
+    """The tiny detector workspace, plus the "attn12" class embeddings configs/tiny/baron_kd_tiny_shapes.py reads."""
     import numpy as np
 
     from clim.models import CLIPModel
@@ -190,7 +190,7 @@ def detector_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 # BARON adds batched_nms in its region sampling; one run of it (the comparison is F-ViT's) keeps it short.
-@pytest.mark.parametrize('config,compare', [('fvit_tiny.py', True), ('baron_tiny.py', False)])
+@pytest.mark.parametrize('config,compare', [('fvit_tiny_shapes.py', True), ('baron_kd_tiny_shapes.py', False)])
 def test_detectors_reach_only_the_stand_in_ops_and_train_the_same(config: str, compare: bool,
                                                                  detector_workspace: dict,
                                                                  monkeypatch: pytest.MonkeyPatch,

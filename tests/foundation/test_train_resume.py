@@ -1,6 +1,6 @@
 """tools/train.py end to end: train, resume after an interruption, refuse a tampered checkpoint.
 
-Uses the real tiny CLIM config (configs/tiny/clim_tiny.py) on generated data, through the same
+Uses the real tiny CLIM config (configs/tiny/clim_tiny_shapes.py) on generated data, through the same
 command line a user types, run from a directory other than the repo (custom_imports must work).
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def resume_config(tmp_path_factory: pytest.TempPathFactory, shapes_64: Path) -> 
     repo = Path(__file__).resolve().parents[2]
     cfg = tmp_path_factory.mktemp('cfg') / 'clim_tiny_resume.py'
     cfg.write_text(
-        f"_base_ = ['{repo / 'configs/tiny/clim_tiny.py'}']\n"
+        f"_base_ = ['{repo / 'configs/tiny/clim_tiny_shapes.py'}']\n"
         f"data_root = '{shapes_64}/'\n"
         "train_dataloader = dict(dataset=dict(data_root=data_root))\n"
         "val_dataloader = dict(dataset=dict(data_root=data_root))\n"

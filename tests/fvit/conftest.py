@@ -1,5 +1,5 @@
 """F-ViT test fixtures: a workspace with generated shapes data, a tiny CLIP checkpoint and its class
-embeddings, laid out where configs/tiny/fvit_tiny.py expects them (paths relative to the workspace),
+embeddings, laid out where configs/tiny/fvit_tiny_shapes.py expects them (paths relative to the workspace),
 and one tiny training run shared by the tests that need a trained checkpoint."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def fvit_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope='session')
 def fvit_trained(fvit_workspace: dict[str, Path]) -> dict[str, Path]:
     """One epoch (3-4 iterations) of the tiny F-ViT through tools/train.py, plus its validation."""
-    work = fvit_workspace['root'] / 'work_dirs' / 'fvit_tiny'
+    work = fvit_workspace['root'] / 'work_dirs' / 'fvit_tiny_shapes'
     proc = run_tool([str(REPO_ROOT / 'tools' / 'train.py'), str(TINY_CONFIG), '--work-dir', str(work)],
                     cwd=fvit_workspace['root'])
     ckpt = work / 'epoch_1.pth'

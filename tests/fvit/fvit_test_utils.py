@@ -5,12 +5,12 @@ from pathlib import Path
 
 from tests.helpers import REPO_ROOT, TINY_CLIP_CFG, run_tool  # noqa: F401
 
-TINY_CONFIG = REPO_ROOT / 'configs' / 'tiny' / 'fvit_tiny.py'
+TINY_CONFIG = REPO_ROOT / 'configs' / 'tiny' / 'fvit_tiny_shapes.py'
 STEP_LR = 0.05  # the SGD step of the distributed-equivalence test
 
 
 def tiny_fvit_config(workspace_root: Path):
-    """configs/tiny/fvit_tiny.py with absolute paths into a ``make_tiny_detector_workspace`` root."""
+    """configs/tiny/fvit_tiny_shapes.py with absolute paths into a ``make_tiny_detector_workspace`` root."""
     from mmengine.config import Config
 
     cfg = Config.fromfile(str(TINY_CONFIG))

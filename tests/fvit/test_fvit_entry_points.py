@@ -71,7 +71,7 @@ def test_train_with_amp(fvit_workspace: dict) -> None:
     root = fvit_workspace['root']
     proc = _train_one_epoch(root, root / 'entry_amp', '--amp', '--cpu-amp', 'bf16')
     assert 'float32 only' in proc
-    dumped = (root / 'entry_amp' / 'fvit_tiny.py').read_text()
+    dumped = (root / 'entry_amp' / 'fvit_tiny_shapes.py').read_text()
     assert 'CPUBf16AmpOptimWrapper' not in dumped and 'AmpOptimWrapper' not in dumped
     assert (root / 'entry_amp' / 'epoch_1.pth').is_file()
 

@@ -81,7 +81,7 @@ def test_demo_names_an_undecodable_image(tmp_path: Path, capsys) -> None:
 def test_detect_api_names_an_undecodable_image(fvit_workspace: dict, fvit_trained: dict, tmp_path: Path) -> None:
     from ovdet.apis import ImageReadError, detect, load_detector
 
-    model = load_detector(str(REPO_ROOT / 'configs' / 'tiny' / 'fvit_tiny.py'), str(fvit_trained['checkpoint']),
+    model = load_detector(str(REPO_ROOT / 'configs' / 'tiny' / 'fvit_tiny_shapes.py'), str(fvit_trained['checkpoint']),
                           cfg_options={'model.backbone.clip_cfg.pretrained': str(fvit_workspace['clip_ckpt']),
                                        'model.roi_head.bbox_head.class_embeddings':
                                            str(fvit_workspace['embeddings'])})

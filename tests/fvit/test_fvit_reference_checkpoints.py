@@ -63,7 +63,7 @@ def reference_checkpoint(tiny_model_cfg, tmp_path):
             if not name.startswith('backbone.clip.'):
                 p.add_(torch.randn_like(p) * 0.1)
         model.roi_head.bbox_head.fc_cls.temperature.fill_(37.0)
-    cfg_file = tmp_path / 'fvit_tiny.py'
+    cfg_file = tmp_path / 'fvit_tiny_shapes.py'
     tiny_model_cfg.dump(str(cfg_file))
     return model, cfg_file, tmp_path
 

@@ -1,5 +1,5 @@
 """OV-LVIS test fixtures: LVIS-format shapes data prepared by tools/prepare_ov_lvis.py, the tiny CLIP and
-its embeddings (laid out where configs/tiny/fvit_tiny_ovlvis.py expects them), one shared tiny training
+its embeddings (laid out where configs/tiny/fvit_tiny_shapes_lvis.py expects them), one shared tiny training
 run, and seeded random LVIS ground truth for the metric."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def lvis_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope='session')
 def lvis_trained(lvis_workspace: dict) -> dict:
     """One epoch of the tiny OV-LVIS F-ViT (with masks) through tools/train.py, plus its validation."""
-    work = lvis_workspace['root'] / 'work_dirs' / 'fvit_tiny_ovlvis'
+    work = lvis_workspace['root'] / 'work_dirs' / 'fvit_tiny_shapes_lvis'
     proc = run_tool([str(REPO_ROOT / 'tools' / 'train.py'), str(TINY_LVIS_CONFIG), '--work-dir', str(work)],
                     cwd=lvis_workspace['root'])
     ckpt = work / 'epoch_1.pth'

@@ -10,7 +10,7 @@ import numpy as np
 
 from tests.helpers import REPO_ROOT, make_tiny_detector_workspace, run_tool  # noqa: F401
 
-TINY_LVIS_CONFIG = REPO_ROOT / 'configs' / 'tiny' / 'fvit_tiny_ovlvis.py'
+TINY_LVIS_CONFIG = REPO_ROOT / 'configs' / 'tiny' / 'fvit_tiny_shapes_lvis.py'
 COCO_HOST = 'http://images.cocodataset.org/'
 # Shapes never boxed in OV training are LVIS's rare ones; the others alternate common / frequent.
 RARE_SHAPES = ('star', 'ring', 'arrow')
@@ -71,7 +71,7 @@ def shapes_to_lvis(shapes_root: Path, out_root: Path, seed: int = 0) -> dict[str
 
 
 def make_tiny_lvis_workspace(root: Path) -> dict:
-    """The layout configs/tiny/fvit_tiny_ovlvis.py expects under ``root`` (its working directory):
+    """The layout configs/tiny/fvit_tiny_shapes_lvis.py expects under ``root`` (its working directory):
     ``data/shapes_lvis/`` (LVIS-format shapes, 8 train / 4 val images of 128 px, prepared by
     tools/prepare_ov_lvis.py), ``ckpt/tiny_clip.pt`` and ``data/shapes_lvis/shapes_tiny.npy``."""
     ws = make_tiny_detector_workspace(root)

@@ -84,7 +84,7 @@ def test_test_tool_prints_one_table_naming_the_protocol(panoptic_split: dict, tm
     torch.manual_seed(0)
     clip = CLIPModel(model_cfg=copy.deepcopy(TINY_CLIP_CFG))
     ckpt = save_clip_checkpoint(tmp_path / 'tiny.pt', clip, clip.clip_arch)
-    res = run_tool(['tools/test.py', 'configs/tiny/clim_region_eval_reference_tiny.py', '--work-dir',
+    res = run_tool(['tools/test.py', 'configs/tiny/region_eval_tiny_shapes.py', '--work-dir',
                     str(tmp_path / 'eval'), '--cfg-options', f'model.clip.pretrained={ckpt}',
                     f'test_dataloader.dataset.data_root={panoptic_split["root"]}'], cwd=REPO_ROOT)
     out = res.stdout + res.stderr

@@ -2,8 +2,8 @@
 # (tests/helpers.py TINY_CLIP_CFG), 64 px crops, student input 128 (an 8 x 8 dense map), a few CPU
 # iterations. Deterministic (seed 0).
 #   python -m ovdet.datasets.synthetic --out data/shapes --num-train 12 --num-val 8
-#   python tools/train.py configs/tiny/clipself_tiny.py --work-dir work_dirs/clipself_tiny
-# Region-proposal mode on the same data: configs/tiny/clipself_tiny_proposals.py.
+#   python tools/train.py configs/tiny/clipself_tiny_shapes_patches.py --work-dir work_dirs/clipself_tiny_shapes_patches
+# Region-proposal mode on the same data: configs/tiny/clipself_tiny_shapes_proposals.py.
 _base_ = [
     '../_base_/models/clipself_vitb16.py',
     '../_base_/models/tiny_clip.py',

@@ -6,7 +6,7 @@
 #   python -m ovdet.datasets.synthetic --out data/shapes --num-train 8 --num-val 4
 #   ckpt/tiny_clip.pt: a CLIPModel checkpoint of `tiny_clip_cfg` (e.g. clim.models.save_clip_checkpoint)
 #   data/shapes/shapes_tiny_attn12.npy: "attn12" embeddings of the 10 class names from that CLIP
-#   python tools/train.py configs/tiny/baron_tiny.py --work-dir work_dirs/baron_tiny
+#   python tools/train.py configs/tiny/baron_kd_tiny_shapes.py --work-dir work_dirs/baron_kd_tiny_shapes
 _base_ = [
     '../baron/baron_kd_r50fpn_ovcoco.py',
     '../_base_/models/tiny_clip.py',

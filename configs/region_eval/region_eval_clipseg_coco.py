@@ -1,13 +1,13 @@
 # Region recognition with CLIPSeg (transformers, CIDAS/clipseg-rd64-refined) as a text-prompted dense
 # baseline: per image one mask-logit map per class name, each ground-truth box / mask scored by the mean
 # logit inside it, argmax = prediction. Same data (COCO panoptic val2017 regions) and metric (top-1 / top-5
-# mAcc, things and stuff apart) as configs/clim_region_eval_vitb16.py, so the numbers sit side by side.
-#   python tools/check_ckpt.py --config configs/clipseg_region_eval_coco.py   # weights present?
-#   python tools/test.py configs/clipseg_region_eval_coco.py
+# mAcc, things and stuff apart) as configs/region_eval/region_eval_vitb16_coco.py, so the numbers sit side by side.
+#   python tools/check_ckpt.py --config configs/region_eval/region_eval_clipseg_coco.py   # weights present?
+#   python tools/test.py configs/region_eval/region_eval_clipseg_coco.py
 #   (max instead of mean: --cfg-options model.reduce=max)
 _base_ = [
-    './_base_/datasets/coco_captions.py',
-    './_base_/default_runtime.py',
+    '../_base_/datasets/coco_captions.py',
+    '../_base_/default_runtime.py',
 ]
 
 model = dict(

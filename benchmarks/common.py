@@ -3,9 +3,9 @@ and JSON + table output.
 
 Usage::
 
-    from _common import machine_info, time_it, PeakMemory, write_results, format_table
+    from benchmarks.common import machine_info, time_it, PeakMemory, write_results, format_table
 
-(benchmarks are run as scripts, ``python benchmarks/<name>.py``, so this directory is on sys.path.)
+(benchmarks run as modules from the repository root: ``python -m benchmarks.<name>``.)
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 # Region recognition of a tiny CLIP on the shapes val split (boxes, masks, crops; all classes are things):
-#   python tools/test.py configs/tiny/clim_region_eval_tiny.py \
-#       --cfg-options model.clip.pretrained=work_dirs/clim_tiny/clip_latest.pt
-_base_ = ['./clim_tiny.py']
+#   python tools/test.py configs/tiny/region_eval_tiny_shapes_clim_ovd.py \
+#       --cfg-options model.clip.pretrained=work_dirs/clim_tiny_shapes/clip_latest.pt
+_base_ = ['./clim_tiny_shapes.py']
 
 model = dict(
     _delete_=True,

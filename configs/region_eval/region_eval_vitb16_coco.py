@@ -1,19 +1,19 @@
 # Region recognition as the CLIM reference measures it (scripts/test_openai_vitb16_macc_boxes_masks.sh:
 # COCO panoptic val2017, 133 classes; boxes, masks and crops; top-1 / top-5 mAcc, things and stuff).
-#   baseline:  python tools/test.py configs/clim_region_eval_vitb16.py
-#   refined:   python tools/test.py configs/clim_region_eval_vitb16.py \
-#                  --cfg-options model.clip.pretrained=work_dirs/clim_coco_vitb16/clip_latest.pt
+#   baseline:  python tools/test.py configs/region_eval/region_eval_vitb16_coco.py
+#   refined:   python tools/test.py configs/region_eval/region_eval_vitb16_coco.py \
+#                  --cfg-options model.clip.pretrained=work_dirs/clim_vitb16_coco/clip_latest.pt
 # (a CLIM export carries its architecture; OpenAI files are QuickGELU).
 # Data protocol 'reference' (clim/datasets/region_protocol.py; every difference from our earlier
 # 'clim-ovd' protocol is a row of docs/reference_parity.md): crowd kept, first 100 segments, boxes of
 # at least 8^2 px^2, stuff boxes = mask extent; crops of the original image (things 1.5x) letterboxed
 # to 224; image padded black to 1024 before normalization; masks bicubic to 64x64, cells > 0
-# (antialias off: configs/clim_region_eval_vitb16_mask_antialias.py has it on); classes sorted by id,
+# (antialias off: configs/region_eval/region_eval_vitb16_coco_mask_antialias.py has it on); classes sorted by id,
 # embedded with the 63 ViLD prompts on the raw category names (= tools/gen_text_embeddings.py
 # --classes coco_panoptic_133 --templates vild); per-class accuracies rounded to fp16.
 _base_ = [
-    './_base_/datasets/coco_captions.py',
-    './_base_/default_runtime.py',
+    '../_base_/datasets/coco_captions.py',
+    '../_base_/default_runtime.py',
 ]
 
 region_protocol = 'reference'

@@ -4,7 +4,7 @@
 #   python -m ovdet.datasets.synthetic --out data/shapes --num-train 8 --num-val 4
 #   ckpt/tiny_clip.pt: a CLIPModel checkpoint of `tiny_clip_cfg` (e.g. clim.models.save_clip_checkpoint)
 #   data/shapes/shapes_tiny.npy: the 10 class names' embeddings from that CLIP (tools/gen_text_embeddings.py)
-#   python tools/train.py configs/tiny/fvit_tiny.py --work-dir work_dirs/fvit_tiny
+#   python tools/train.py configs/tiny/fvit_tiny_shapes.py --work-dir work_dirs/fvit_tiny_shapes
 # The train json must list all 10 categories (base boxes only), so train and val share one label space.
 _base_ = [
     '../_base_/models/fvit_vitb16.py',

@@ -3,8 +3,8 @@
 # cap), json category order, crops cut from the resized normalized input and stretched to 224, the
 # image padded with 0 after normalization, masks = cells at least half covered, no fp16 rounding.
 # Class embeddings: CLIP's 80-prompt ensemble on natural-language class names.
-#   python tools/test.py configs/clim_region_eval_vitb16_clim_ovd.py
-_base_ = ['./clim_region_eval_vitb16.py']
+#   python tools/test.py configs/region_eval/region_eval_vitb16_coco_clim_ovd.py
+_base_ = ['./region_eval_vitb16_coco.py']
 
 region_protocol = 'clim-ovd'
 model = dict(classifier=dict(templates='full', crop_size={{_base_.region_crop_size}}))

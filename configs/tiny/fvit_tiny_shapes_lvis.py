@@ -3,7 +3,7 @@
 # images and narrow heads, so a few CPU iterations run in seconds (tests/lvis). Working-directory layout:
 #   data/shapes_lvis/ (see configs/_base_/datasets/ov_lvis_shapes_tiny.py), ckpt/tiny_clip.pt and
 #   data/shapes_lvis/shapes_tiny.npy (the 10 class names' embeddings from that CLIP)
-#   python tools/train.py configs/tiny/fvit_tiny_ovlvis.py --work-dir work_dirs/fvit_tiny_ovlvis
+#   python tools/train.py configs/tiny/fvit_tiny_shapes_lvis.py --work-dir work_dirs/fvit_tiny_shapes_lvis
 _base_ = [
     '../_base_/models/fvit_vitb16_ovlvis.py',
     '../_base_/models/tiny_clip.py',

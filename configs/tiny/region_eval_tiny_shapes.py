@@ -1,9 +1,9 @@
-# The reference region evaluation (configs/clim_region_eval_vitb16.py: protocol 'reference', ViLD
+# The reference region evaluation (configs/region_eval/region_eval_vitb16_coco.py: protocol 'reference', ViLD
 # prompts, letterboxed crops, bicubic masks) with a tiny CLIP at 128 px on a small COCO-panoptic-format
 # split (tests generate one; give its root with test_dataloader.dataset.data_root=...):
-#   python tools/test.py configs/tiny/clim_region_eval_reference_tiny.py \
+#   python tools/test.py configs/tiny/region_eval_tiny_shapes.py \
 #       --cfg-options test_dataloader.dataset.data_root=data/tiny_panoptic/ model.clip.pretrained=CLIP.pt
-_base_ = ['../clim_region_eval_vitb16.py', '../_base_/models/tiny_clip.py']
+_base_ = ['../region_eval/region_eval_vitb16_coco.py', '../_base_/models/tiny_clip.py']
 
 det_image_size = 128
 region_crop_size = 64

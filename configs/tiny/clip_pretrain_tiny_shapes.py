@@ -1,9 +1,9 @@
 # Plain CLIP contrastive pre-training of the tiny CLIP from scratch on the shapes captions (both towers
-# train): the first stage of the embedded demo, before CLIM refinement (configs/tiny/clim_tiny.py).
+# train): the first stage of the embedded demo, before CLIM refinement (configs/tiny/clim_tiny_shapes.py).
 #   python -m ovdet.datasets.synthetic --out data/shapes --num-train 2000 --num-val 200
-#   python tools/train.py configs/tiny/clip_pretrain_tiny.py --work-dir work_dirs/clip_pretrain_tiny
-# Exports work_dirs/clip_pretrain_tiny/clip_latest.pt (no ensembling: alpha=1).
-_base_ = ['./clim_tiny.py']
+#   python tools/train.py configs/tiny/clip_pretrain_tiny_shapes.py --work-dir work_dirs/clip_pretrain_tiny_shapes
+# Exports work_dirs/clip_pretrain_tiny_shapes/clip_latest.pt (no ensembling: alpha=1).
+_base_ = ['./clim_tiny_shapes.py']
 
 model = dict(
     _delete_=True,

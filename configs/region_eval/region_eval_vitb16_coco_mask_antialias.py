@@ -1,8 +1,8 @@
 # The reference region evaluation with the bicubic mask resize antialiased: what the CLIM / CLIPSelf
 # code computes under torchvision >= 0.17 (their requirements pin no torchvision; older versions
-# resized tensors without antialiasing, configs/clim_region_eval_vitb16.py).
-#   python tools/test.py configs/clim_region_eval_vitb16_mask_antialias.py
-_base_ = ['./clim_region_eval_vitb16.py']
+# resized tensors without antialiasing, configs/region_eval/region_eval_vitb16_coco.py).
+#   python tools/test.py configs/region_eval/region_eval_vitb16_coco_mask_antialias.py
+_base_ = ['./region_eval_vitb16_coco.py']
 
 region_protocol = 'reference-antialias'
 test_dataloader = dict(dataset=dict(
