@@ -5,7 +5,7 @@ setup(
     name="clim-ovd",
     version="0.1.0",
     description="CLIM (Contrastive Language-Image Mosaic) and OV-COCO detectors for MMEngine/MMDetection 3.x",
-    packages=find_packages(include=["clim", "clim.*", "ovdet", "ovdet.*", "benchmarks"]),
+    packages=find_packages(include=["clim", "clim.*", "ovdet", "ovdet.*", "benchmarks", "ovd_demo"]),
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.6",

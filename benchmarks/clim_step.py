@@ -12,6 +12,9 @@ then backward and the optimizer step:
 - ``clim_text_trimmed``: per-step text forward up to the batch's longest end-of-text token (the default);
 - ``clim_precomputed``: caption features precomputed once (``tools/precompute_caption_features.py``'s
   encoder, a feature file, ``AddCaptionFeatures``): no text forward in the step;
+- ``clim_precomputed_upstream_attention`` (``--no-upstream-attention`` skips it): ``clim_precomputed`` with
+  open_clip's own attention input projection in the frozen blocks (``fold_frozen_attention=False``: the
+  weight-broadcast batched product of :mod:`clim.models.attention_layout`), the baseline of that fix;
 - ``plain``: the same model, loss, optimizer and (trimmed, per-step) text forward, image features from
   the ordinary forward of the 32 images at 224 (a plain CLIP contrastive step);
 - the CLIM-specific work timed on its own: mosaic building (tiling + bicubic resize) and region
@@ -65,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
                    help='autocast (fp16 on CUDA, bf16 on CPU); default: on for CUDA, off for CPU')
     p.add_argument('--threads', type=int, help='torch intra-op threads (default: torch default)')
+    p.add_argument('--upstream-attention', action=argparse.BooleanOptionalAction, default=True,
+                   help='also time clim_precomputed with open_clip\'s own attention input projection in the frozen '
+                        'blocks (fold_frozen_attention=False, the weight-broadcast batched product)')
     p.add_argument('--out-dir', help='results directory (default benchmarks/results)')
     return p.parse_args(argv)
 
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from clim.datasets import AddCaptionFeatures, save_caption_features
     from clim.method import CLIM, build_mosaics, mosaic_boxes, plan_mosaics
+    from clim.models.attention_layout import fold_attention_inputs, unfold_attention_inputs
     device = torch.device(args.device)
     amp_on = args.amp if args.amp is not None else device.type == 'cuda'
     mosaic_size = args.mosaic_size or (1024 if device.type == 'cuda' else 448)
@@ -142,6 +149,15 @@ def main(argv: list[str] | None = None) -> dict:
         clim_precomputed=lambda: step(feature_samples, 'trimmed'),
         plain=lambda: step(token_samples, 'trimmed', lambda x: model.clip.encode_image(x, normalize=True)),
     )
+    if args.upstream_attention:
+        def upstream_attention_step() -> None:
+            unfold_attention_inputs(model.clip)
+            try:
+                step(feature_samples, 'trimmed')
+            finally:
+                fold_attention_inputs(model.clip)
+
+        variants['clim_precomputed_upstream_attention'] = upstream_attention_step
     with torch.no_grad():
         ref = {k: float(losses(s, f)) for k, s, f in (('full', token_samples, 'full'),
                                                        ('trimmed', token_samples, 'trimmed'),
@@ -187,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     t_extra = parts['mosaic_building']['median_s'] + parts['region_pooling']['median_s']
     summary = dict(
         speedup_precomputed_over_text_full=med['clim_text_full'] / med['clim_precomputed'],
+        **({'speedup_folded_over_upstream_attention': med['clim_precomputed_upstream_attention']
+            / med['clim_precomputed']} if args.upstream_attention else {}),
         speedup_precomputed_over_text_trimmed=med['clim_text_trimmed'] / med['clim_precomputed'],
         speedup_trimmed_over_full=med['clim_text_full'] / med['clim_text_trimmed'],
         ratio_clim_over_plain=med['clim_precomputed'] / med['plain'],

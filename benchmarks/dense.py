@@ -4,11 +4,14 @@ For each input size, in the same process and on the same (random) ViT-B/16 weigh
 - ``v2_dense``: ``CLIPModel.dense_features(images)`` (positional embeddings interpolated from the
   native grid, last block without query-key attention, ln_post + proj on every patch token);
 - ``plain_forward``: upstream open_clip's ``model.visual(images)`` on a model built for that input
-  size (``force_image_size``), i.e. the ordinary class-token forward.
+  size (``force_image_size``), i.e. the ordinary class-token forward; for an EVA-02 CLIP
+  (``--model-name EVA02-B-16``) upstream timm's ``Eva`` forward built for that size (its own positional
+  grid and rotary table), with the same weights.
 Reports median / min / max over ``--repeats`` timed calls after ``--warmup`` untimed ones, the ratio
 v2 / plain (aim: <= 1.05), peak memory and the machine. Runs unchanged on CUDA (``--device cuda``).
 
     python -m benchmarks.dense --sizes 640 1024 --repeats 3
+    python -m benchmarks.dense --model-name EVA02-B-16 --sizes 640 1024 --repeats 3
 """
 from __future__ import annotations
 
@@ -19,16 +22,19 @@ import sys
 
 import open_clip
 import torch
+from torch import nn
 
 from benchmarks.common import PeakMemory, format_table, machine_info, time_interleaved, write_results
-from clim.models import CLIPModel
+from clim.models import build_clip
+from clim.models.eva_clip import EvaCLIPModel
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--model-name', default='ViT-B-16', help='open_clip ViT model name (random weights)')
+    p.add_argument('--model-name', default='ViT-B-16',
+                   help='open_clip ViT or EVA-02 model name, e.g. ViT-B-16, EVA02-B-16 (random weights)')
     p.add_argument('--model-cfg', help='open_clip model config as inline JSON (instead of --model-name)')
     p.add_argument('--sizes', type=int, nargs='+', default=[640, 1024], help='square input sizes')
     p.add_argument('--batch', type=int, default=1)
@@ -41,8 +47,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _plain_model(args: argparse.Namespace, size: int, weights: dict) -> torch.nn.Module:
-    """Upstream open_clip built for ``size`` with our weights (its own positional grid for ``size``)."""
+def _plain_eva(clip: EvaCLIPModel, size: int) -> nn.Module:
+    """Upstream timm ``Eva`` built for ``size`` (its own positional grid and rotary table) with ``clip``'s
+    image-tower weights; ``.visual(images)`` is its forward."""
+    import timm
+
+    vision = clip.model_cfg['vision_cfg']
+    trunk = timm.create_model(vision['timm_model_name'], pretrained=False, num_classes=clip.embed_dim,
+                              global_pool='token', **dict(vision.get('timm_kwargs', {}), img_size=size))
+    sd = clip.visual.trunk.state_dict()
+    sd['pos_embed'] = trunk.state_dict()['pos_embed']
+    trunk.load_state_dict(sd)
+    return nn.ModuleDict(dict(visual=trunk))
+
+
+def _plain_model(args: argparse.Namespace, size: int, clip: nn.Module) -> torch.nn.Module:
+    """Upstream open_clip (or timm, for EVA) built for ``size`` with our weights (its own positional grid)."""
+    if isinstance(clip, EvaCLIPModel):
+        return _plain_eva(clip, size)
+    weights = clip.clip.state_dict()
     if args.model_cfg:
         cfg = json.loads(args.model_cfg)
         cfg['vision_cfg']['image_size'] = size
@@ -55,9 +78,9 @@ def _plain_model(args: argparse.Namespace, size: int, weights: dict) -> torch.nn
     return plain
 
 
-def measure(args: argparse.Namespace, clip: CLIPModel, size: int, device: torch.device) -> dict:
+def measure(args: argparse.Namespace, clip: nn.Module, size: int, device: torch.device) -> dict:
     """Time and memory of v2 dense vs plain forward at one input size."""
-    plain = _plain_model(args, size, clip.clip.state_dict()).to(device).eval()
+    plain = _plain_model(args, size, clip).to(device).eval()
     images = torch.randn(args.batch, 3, size, size, device=device)
     amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
 
@@ -88,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(0)
     model_cfg = json.loads(args.model_cfg) if args.model_cfg else None
-    clip = CLIPModel(model_name=None if model_cfg else args.model_name, model_cfg=model_cfg).to(device).eval()
+    clip = build_clip(dict(model_name=None if model_cfg else args.model_name, model_cfg=model_cfg)).to(device).eval()
     results, rows = [], []
     for size in args.sizes:
         r = measure(args, clip, size, device)

@@ -120,10 +120,7 @@ def stage_shares(fvit: torch.nn.Module, run, repeats: int, device: str) -> dict[
     backbone, roi_head = fvit.backbone, fvit.roi_head
     timer.wrap('clip_forward', backbone, '_clip_tokens')
     timer.wrap('clip_forward', backbone.clip, 'project_dense')
-    for adapter in backbone.adapters:
-        timer.wrap('adapters_fpn', adapter, 'forward')
-    if fvit.with_neck:
-        timer.wrap('adapters_fpn', fvit.neck, 'forward')
+    timer.wrap('adapters_fpn', fvit.neck, 'forward')  # the SimplePyramid adapters, then the FPN
     timer.wrap('rpn', fvit.rpn_head, 'predict')
     timer.wrap('roi_head', roi_head, '_bbox_forward')
     timer.wrap('clip_region_scoring', roi_head, 'clip_region_features')

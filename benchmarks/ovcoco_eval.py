@@ -28,7 +28,6 @@ import json
 import math
 import os
 import pickle
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,42 +37,27 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import machine_info as common_machine_info
+from benchmarks.common import write_results
+
 REPO = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------------
-# machine / memory helpers (machine info extends benchmarks/common.py; memory is per child process)
+# machine / memory helpers (memory is per child process: VmHWM after a reset, not a sampler)
 # ---------------------------------------------------------------------------------------------
 
 
 def machine_info() -> dict:
-    """CPU model, usable cores, load, library versions (``benchmarks.common.machine_info`` plus the COCO libraries)."""
-    from benchmarks.common import machine_info as common_machine_info
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "numpy": np.__version__,
-            "usable_cores": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                             else os.cpu_count()),
-            "RAYON_NUM_THREADS": os.environ.get("RAYON_NUM_THREADS", "(unset)")}
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception:  # torch is optional for this benchmark
-        info["torch"] = None
-    if common_machine_info is not None:
-        info.update(common_machine_info("cpu"))
+    """``benchmarks.common.machine_info`` plus usable cores, the CUDA device and the COCO libraries' versions."""
     from importlib.metadata import PackageNotFoundError, version
 
+    import torch
+
+    info = common_machine_info("cpu")
+    info.update(numpy=np.__version__, RAYON_NUM_THREADS=os.environ.get("RAYON_NUM_THREADS", "(unset)"),
+                usable_cores=(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                              else os.cpu_count()),
+                cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
     for dist in ("pycocotools", "faster-coco-eval", "hotcoco", "ultrafast-pycocotools"):
         try:
             info[dist] = version(dist)
@@ -232,9 +216,9 @@ def run_isolated(kind: str, warmup: int, repeats: int, data_dir: Path) -> dict:
     own, and no thread pool of an earlier backend is inherited (forking after a Rust/Rayon pool has
     started can deadlock the child)."""
     res_file = data_dir / f"result_{kind.replace('/', '_')}.pkl"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", kind, "--_data", str(data_dir),
+    cmd = [sys.executable, "-m", "benchmarks.ovcoco_eval", "--_worker", kind, "--_data", str(data_dir),
            "--warmup", str(warmup), "--repeats", str(repeats)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0 or not res_file.exists():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return {"kind": kind, "error": f"worker exited {proc.returncode}: {' | '.join(tail)}"}
@@ -287,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--isolation", choices=("process", "none"), default="process",
                     help="process: each run in a fresh interpreter (own peak memory); none: all in this "
                          "process (quick smoke runs; memory figures then mean little)")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ovcoco_eval.json"))
+    ap.add_argument("--out-dir", help="results directory (default benchmarks/results)")
     ap.add_argument("--_worker", help=argparse.SUPPRESS)
     ap.add_argument("--_data", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -387,16 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         lines.append(f"not installed: {', '.join(missing)}")
     table = "\n".join(lines)
-    print("\n" + table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": "ovcoco-eval", "args": vars(args), "machine": info, "reference": ref_kind,
-               "default_backend": chosen, "rows": rows, "reference_means": ref_means,
-               "command": "python -m benchmarks.ovcoco_eval "
-               + " ".join(argv if argv is not None else sys.argv[1:])}
-    out.write_text(json.dumps(payload, indent=2))
-    out.with_suffix(".md").write_text(table + "\n")
-    print(f"\nwritten: {out} and {out.with_suffix('.md')}")
+    payload = {"args": vars(args), "machine": info, "reference": ref_kind, "default_backend": chosen,
+               "rows": rows, "reference_means": ref_means}
+    write_results("ovcoco-eval", payload, table, out_dir=args.out_dir,
+                  argv=["-m", "benchmarks.ovcoco_eval", *(argv if argv is not None else sys.argv[1:])])
     bad = [r["run"] for r in rows if "error" not in r and not r["match_1e-9"]]
     return 1 if bad and any(r.startswith(chosen) or r == "OVCocoMetric" for r in bad) else 0
 

@@ -41,10 +41,10 @@ def _seed() -> None:
 def synthetic_dataset(tmp_path_factory) -> dict:
     """A small generated shapes benchmark (COCO format), shared by the whole session: 12 train and
     8 val images of 64x64 (the tiny CLIP's input size), seed 0. Returns the path dict of
-    ``ovdet.datasets.synthetic.generate_shapes_dataset`` (root, train_json, val_json, train_all_json,
+    ``ovd_demo.shapes.generate_shapes_dataset`` (root, train_json, val_json, train_all_json,
     train_captions, val_captions, train_img_dir, val_img_dir, class_names_{all,base,novel}, meta).
     Treat it as read-only; generate your own copy to modify it."""
-    from ovdet.datasets.synthetic import generate_shapes_dataset
+    from ovd_demo.shapes import generate_shapes_dataset
 
     return generate_shapes_dataset(tmp_path_factory.mktemp("shapes"), num_train=12, num_val=8,
                                    image_size=64, seed=0)

@@ -1,12 +1,14 @@
 """Helpers shared by several test areas (importable as ``tests.helpers``; conftest modules are not)."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +32,15 @@ def run_tool(args: list[str], cwd: Path, timeout: int = 600, threads: int = 2) -
         raise AssertionError(f'{args[0]} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n'
                              f'--- stderr\n{proc.stderr[-6000:]}')
     return proc
+
+
+def load_tool(name: str) -> ModuleType:
+    """``tools/<name>.py`` imported as a module, to call its functions (the tools are scripts, not a
+    package; what they share lives in the library, so no tool imports a sibling)."""
+    spec = importlib.util.spec_from_file_location(f'tools_{name}', REPO_ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def printed_metrics(stdout: str) -> dict[str, float]:
@@ -59,12 +70,14 @@ def torchrun(script: Path, args: list[str], nproc: int = 2, cwd: Path | None = N
 def make_tiny_detector_workspace(root: Path) -> dict:
     """The layout the tiny detector configs expect, relative to ``root`` (their working directory):
     ``data/shapes/`` (8 train / 4 val images, 128 px), ``ckpt/tiny_clip.pt`` (a CLIM-format export of
-    the tiny CLIP, seed 0) and ``data/shapes/shapes_tiny.npy`` (its class-name embeddings)."""
+    the tiny CLIP, seed 0), ``data/shapes/shapes_tiny.npy`` (its class-name embeddings) and
+    ``data/shapes/shapes_tiny_attn12.npy`` (its BARON "attn12" embeddings, one prompt per class, the file
+    configs/tiny/baron_kd_tiny_shapes.py reads)."""
     import numpy as np
     import torch
 
     from clim.models import CLIPModel, save_clip_checkpoint
-    from ovdet.datasets.synthetic import SHAPE_CLASSES, generate_shapes_dataset
+    from ovd_demo.shapes import SHAPE_CLASSES, generate_shapes_dataset
 
     paths = generate_shapes_dataset(root / 'data' / 'shapes', num_train=8, num_val=4, image_size=128, seed=0)
     torch.manual_seed(0)
@@ -75,5 +88,12 @@ def make_tiny_detector_workspace(root: Path) -> dict:
         emb = clip.encode_class_names(list(SHAPE_CLASSES), templates='short')
     emb_path = root / 'data' / 'shapes' / 'shapes_tiny.npy'
     np.save(emb_path, emb.numpy())
-    return dict(root=root, clip_ckpt=clip_ckpt, embeddings=emb_path, val_img_dir=Path(paths['val_img_dir']),
-                classes=list(SHAPE_CLASSES))
+    from ovdet.models.baron import attn12_prompt_embeddings
+
+    attn12 = CLIPModel(pretrained=str(clip_ckpt)).eval()  # as the detector loads it
+    with torch.no_grad():
+        emb12 = attn12_prompt_embeddings(attn12, list(SHAPE_CLASSES), ['a photo of a {}.'])
+    attn12_path = root / 'data' / 'shapes' / 'shapes_tiny_attn12.npy'
+    np.save(attn12_path, emb12.numpy())
+    return dict(root=root, clip_ckpt=clip_ckpt, embeddings=emb_path, attn12=attn12_path,
+                val_img_dir=Path(paths['val_img_dir']), classes=list(SHAPE_CLASSES))

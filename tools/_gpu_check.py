@@ -14,9 +14,6 @@ import math
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 # float32 kernels summing in different orders; far below any real disagreement (wrong alignment,
 # sampling or box convention moves results by O(1e-1)).
@@ -29,23 +26,10 @@ def row(status: str, result: str) -> int:
 
 
 def workspace(root: str) -> int:
-    from ovdet.datasets.synthetic import generate_shapes_dataset
+    from ovd_demo.shapes import generate_shapes_dataset
     from tests.helpers import make_tiny_detector_workspace
 
-    ws = make_tiny_detector_workspace(Path(root))
-    try:  # configs/tiny/baron_kd_tiny_shapes.py reads "attn12" class embeddings of the same tiny CLIP
-        import numpy as np
-        import torch
-
-        from clim.models import CLIPModel
-        from ovdet.models.baron import attn12_class_embeddings
-    except ImportError:
-        attn12_class_embeddings = None
-    if attn12_class_embeddings is not None:
-        clip = CLIPModel(pretrained=str(ws['clip_ckpt'])).eval()
-        with torch.no_grad():
-            emb = attn12_class_embeddings(clip, [[f'a photo of a {c}.'] for c in ws['classes']])
-        np.save(ws['root'] / 'data' / 'shapes' / 'shapes_tiny_attn12.npy', emb.numpy())
+    make_tiny_detector_workspace(Path(root))  # incl. the "attn12" file of configs/tiny/baron_kd_tiny_shapes.py
     # CLIM's mosaics need >= 29 images per batch (the tiny config's batch is 32): two batches per epoch.
     generate_shapes_dataset(Path(root) / 'data' / 'shapes_clim', num_train=64, num_val=8, image_size=64, seed=1)
     return row('ok', f'workspace {root}')

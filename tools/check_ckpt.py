@@ -16,8 +16,6 @@ import os.path as osp
 import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, REPO_ROOT)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ['CLIM_CKPT_DIR'] = args.ckpt_dir
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    from clim.models import zoo
+    from clim.models import zoo, zoo_report
 
     root = args.ckpt_dir
     needed: list[str] = []
@@ -52,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         if not osp.isfile(args.config):
             print(f'config {args.config} not found', file=sys.stderr)
             return 2
-        entries, other_paths = zoo.config_references(args.config)
+        entries, other_paths = zoo_report.config_references(args.config)
         needed = [e.name for e in entries]
-    usage = zoo.configs_using(args.configs_dir)
+    usage = zoo_report.configs_using(args.configs_dir)
 
     results = []
     for entry in zoo.list_entries():
-        res = zoo.check_entry(entry, root, deep=not args.quick)
+        res = zoo_report.check_entry(entry, root, deep=not args.quick)
         res['used_by'] = usage.get(entry.name, [])
         res['needed'] = entry.name in needed
         res['download'] = entry.download
@@ -68,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
     extra = []
     for value in other_paths:  # ckpt/... paths of the config that no zoo entry describes
-        rel = zoo._norm_rel(value)
+        rel = zoo.norm_ckpt_path(value)
         path = osp.join(root, rel) if rel is not None else value
         extra.append(dict(name='(unlisted)', path=path, status='present' if osp.exists(path) else 'missing',
                           needed=True))

@@ -11,12 +11,8 @@ detector's training vocabulary (its class-embedding file) is used.
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 import sys
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -18,6 +18,14 @@ Examples::
         --classes ov_coco_65 --out data/ov_coco/ov_coco_65_unimed_vitb16.npy
     python tools/gen_text_embeddings.py --model-name ViT-B-16 --pretrained ckpt/ViT-B-16.pt \\
         --classes coco_panoptic_133 --templates vild --out data/coco/coco_panoptic_133_vild_vitb16.npy
+    python tools/gen_text_embeddings.py --model-name ViT-B-16 --pretrained ckpt/ViT-B-16.pt \\
+        --classes lvis_v1 --templates vild --out data/lvis_v1/lvis_v1_1203_vitb16.npy
+
+``--attn12`` also writes BARON-KD's "attn12" file next to ``--out`` (``OUT_attn12.npy``); the reference's
+``coco_clip_hand_craft_attn12.npy`` is::
+
+    python tools/gen_text_embeddings.py --model-name ViT-B-32 --pretrained ckpt/ViT-B-32.pt --quick-gelu true \\
+        --classes coco_80 --templates vild --attn12 --out data/ov_coco/coco_clip_hand_craft.npy
 
 ``--templates vild`` is the CLIM / CLIPSelf references' recipe (63 ViLD prompts,
 ``clim.models.templates.encode_vild_class_names``): it words the *raw* class names itself
@@ -29,12 +37,8 @@ from __future__ import annotations
 import argparse
 import json
 import os.path as osp
-import sys
 from pathlib import Path
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, REPO_ROOT)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--model', help='zoo name of a CLIP (clim/models/zoo.py, ckpt/README.md), e.g. '
                                    'openai-vit-b-16, unimed-clip-vit-b-16, biomedclip')
     arch = p.add_mutually_exclusive_group()
-    arch.add_argument('--model-name', help='open_clip model name, e.g. ViT-B-16, RN50x64')
+    arch.add_argument('--model-name', help='open_clip model name, e.g. ViT-B-16, RN50x64, EVA02-B-16')
     arch.add_argument('--model-cfg', help='open_clip model config: a .json file or an inline JSON object '
                                           '(with --model: replaces the zoo entry\'s)')
     p.add_argument('--pretrained', help='CLIP weights: OpenAI .pt, open_clip checkpoint or CLIM export '
@@ -50,12 +54,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--quick-gelu', choices=['auto', 'true', 'false'], default='auto',
                    help='activation override (auto: detected from the checkpoint)')
     names = p.add_mutually_exclusive_group(required=True)
-    names.add_argument('--classes', choices=['ov_coco_65', 'coco_80', 'coco_panoptic_133'],
-                       help='a built-in class list (clim/models/class_names.py)')
+    names.add_argument('--classes', choices=['ov_coco_65', 'coco_80', 'coco_panoptic_133', 'lvis_v1'],
+                       help='a built-in class list (clim/models/class_names.py; lvis_v1: the 1203 LVIS v1 '
+                            'names in category-id order)')
     names.add_argument('--class-file', help='text file with one class name per line')
     p.add_argument('--templates', choices=['full', 'short', 'none', 'vild'], default='full',
                    help='prompt-template ensemble (full: 80 prompts; none: the bare name; vild: the 63 '
                         'ViLD prompts of the CLIM / CLIPSelf references, on the raw class names)')
+    p.add_argument('--attn12', action='store_true',
+                   help='also write OUT_attn12.npy next to OUT: BARON-KD\'s "attn12" class embeddings, the '
+                        'last text block\'s EOT output (no ln_final / projection) of the same prompts, each '
+                        'normalized, averaged, normalized (--templates vild: the reference\'s '
+                        'coco_clip_hand_craft_attn12 recipe, computed in float32)')
     p.add_argument('--background', action='store_true',
                    help='append a normalized row for "background" (same templates)')
     p.add_argument('--device', default='cpu')
@@ -100,23 +110,18 @@ def class_names(classes: str | None, class_file: str | None, templates: str) -> 
 
 def build_clip(model: str | None = None, model_name: str | None = None, model_cfg: dict | None = None,
                pretrained: str | None = None, quick_gelu: bool | None = None):
-    """The CLIP to encode the class names with, built as the detectors and CLIM build theirs.
-
-    A zoo name goes through the registry's ``ZooModel`` (which picks ``HFTextCLIPModel`` for Hugging Face
-    text towers, also for a CLIM export of one); otherwise a ``CLIPModel`` config, through
-    :func:`clim.models.zoo.clip_cfg_for` so that a CLIM export of an ``HFTextCLIPModel`` is rebuilt with its
-    class. OpenAI / open_clip inputs keep the plain ``CLIPModel`` (what this tool always built).
+    """The CLIP to encode the class names with, built as the detectors and CLIM build theirs
+    (:func:`clim.models.build_clip`: the class follows the weights and the name, e.g. ``EVA02-B-16`` or an EVA
+    release file builds the EVA-02 CLIP, a CLIM export of an ``HFTextCLIPModel`` rebuilds that class).
 
     Raises:
         SystemExit: ``model`` is not a zoo entry, or names one without a text tower to encode with.
     """
-    from mmdet.registry import MODELS
+    from clim.models.factory import build_clip as build
+    from clim.models.zoo import ZOO, find_entry
 
-    from clim.models import CLIPModel
-    from clim.models.zoo import ZOO, clip_cfg_for, find_entry
-
-    given = {k: v for k, v in dict(model_cfg=model_cfg, pretrained=pretrained, quick_gelu=quick_gelu).items()
-             if v is not None}
+    given = {k: v for k, v in dict(model_name=model_name, model_cfg=model_cfg, pretrained=pretrained,
+                                   quick_gelu=quick_gelu).items() if v is not None}
     if model is not None:
         entry = find_entry(name=model)
         if entry is None:
@@ -126,11 +131,9 @@ def build_clip(model: str | None = None, model_name: str | None = None, model_cf
             # Vision backbones have no text tower; CLIPSeg scores prompts on its decoder's masks, so it has
             # no joint embedding a detector's classifier could live in.
             raise SystemExit(f'{entry.name} is a {entry.kind} model, not a CLIP: it has no class-name embeddings')
-        return MODELS.build(dict(type='ZooModel', name=entry.name, **given))
-    cfg = clip_cfg_for(dict(type='CLIPModel', model_name=model_name, **given))
-    if cfg['type'] == 'CLIPModel':
-        return CLIPModel(model_name=model_name, model_cfg=model_cfg, pretrained=pretrained, quick_gelu=quick_gelu)
-    return MODELS.build(cfg)
+        given.pop('model_name', None)
+        return build(dict(type='ZooModel', name=entry.name, **given))
+    return build(given)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -158,7 +161,25 @@ def main(argv: list[str] | None = None) -> Path:
     print(f'wrote {out}: {emb.shape[0]} rows ({len(names) - int(args.background)} classes'
           f'{" + background" if args.background else ""}) x {emb.shape[1]}, templates={args.templates}, '
           f'quick_gelu={model.quick_gelu}')
+    if args.attn12:
+        attn12 = write_attn12(model, names, args.templates, out.with_name(out.stem + '_attn12.npy'))
+        print(f'wrote {attn12}: attn12 (last-block EOT) embeddings of the same prompts')
     return out
+
+
+def write_attn12(model, names: list[str], templates: str, path: Path) -> Path:
+    """Write the "attn12" embeddings of ``names`` (``ovdet.models.baron.attn12_prompt_embeddings``)."""
+    import numpy as np
+    import torch
+
+    from ovdet.models.baron import attn12_prompt_embeddings
+
+    if not hasattr(getattr(model, 'clip', None), 'transformer'):
+        raise SystemExit(f'--attn12 needs an open_clip text transformer; {type(model).__name__} has none')
+    with torch.no_grad():
+        emb = attn12_prompt_embeddings(model, names, templates)
+    np.save(path, emb.float().cpu().numpy().astype(np.float32))
+    return path
 
 
 if __name__ == '__main__':

@@ -25,6 +25,8 @@ mkdir -p "$OUT"
 ROWS="$OUT/rows.tsv"
 : >"$ROWS"
 CHECK="$TOOLS_DIR/_gpu_check.py"
+# _gpu_check.py builds its workspace with tests/helpers.py: the repository root is importable for it
+export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 OUT PYTHON TOOLS_DIR REPO_ROOT CHECK
 
 # step NAME TIMEOUT_S COMMAND...: run COMMAND (log in $OUT/NAME.log); each of its output lines

@@ -15,6 +15,7 @@ run, e.g. the snippet no longer exists). Exit status 1 if anything survived or e
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -25,9 +26,15 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+PLANTED_BUGS_FILE = REPO_ROOT / 'tests' / 'mutations' / 'planted_bugs.py'
 
-from tests.mutations.planted_bugs import PLANTED_BUGS  # noqa: E402
+
+def load_planted_bugs() -> list[dict]:
+    """The table of ``tests/mutations/planted_bugs.py`` (data in a test folder, read by path)."""
+    spec = importlib.util.spec_from_file_location('planted_bugs', PLANTED_BUGS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PLANTED_BUGS
 
 IGNORE = shutil.ignore_patterns('.git', '.venv', 'work_dirs', '__pycache__', '*.pyc', '.pytest_cache',
                                 '.ruff_cache')
@@ -98,11 +105,12 @@ def main() -> int:
                         help='run these tests instead of each bug\'s own (e.g. the suite before a new test)')
     args = parser.parse_args()
 
-    bugs = [b for b in PLANTED_BUGS if not args.names or any(b['name'].startswith(n) for n in args.names)]
+    planted = load_planted_bugs()
+    bugs = [b for b in planted if not args.names or any(b['name'].startswith(n) for n in args.names)]
     if args.tests:
         bugs = [dict(b, tests=args.tests) for b in bugs]
     if args.list or not bugs:
-        for b in PLANTED_BUGS:
+        for b in planted:
             print(f"{b['name']:<44} {b['file']}\n    {b['why']}\n    tests: {' '.join(b['tests'])}")
         return 0 if args.list else 2
     results = []

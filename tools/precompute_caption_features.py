@@ -25,12 +25,9 @@ import sys
 import time
 from collections.abc import Iterator
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, REPO_ROOT)
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+import torch
+from mmengine.config import Config, DictAction
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

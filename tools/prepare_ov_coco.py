@@ -20,12 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from ovdet.datasets.json_files import PrepareError, load_coco_json, write_json  # noqa: E402
-from ovdet.datasets.ov_coco import (  # noqa: E402
+from ovdet.datasets.json_files import PrepareError, load_coco_json, write_json
+from ovdet.datasets.ov_coco import (
     OV_COCO_BASE_CLASSES,
     OV_COCO_CLASSES,
     OV_COCO_NOVEL_CLASSES,

@@ -19,13 +19,10 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from ovdet.datasets.json_files import PrepareError, write_json  # noqa: E402
-from ovdet.datasets.json_files import load_coco_json as load_json  # noqa: E402
-from ovdet.datasets.ov_lvis import (  # noqa: E402
+from ovdet.datasets.json_files import PrepareError, write_json
+from ovdet.datasets.json_files import load_coco_json as load_json
+from ovdet.datasets.ov_lvis import (
     LVISFormatError,
     base_only_category_info,
     check_lvis,

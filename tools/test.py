@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from _runner_common import add_common_args, build_runner, finish_distributed, load_config
+from clim.engine.launch import add_common_args, build_runner, finish_distributed, load_config
 
 
 def parse_args() -> argparse.Namespace:

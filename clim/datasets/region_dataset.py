@@ -6,7 +6,7 @@ Two annotation forms:
   segment of ``segments_info`` is a region; masks come from the PNG (segment id
   ``R + 256 G + 256^2 B``); ``categories[].isthing`` splits things (80) from stuff (53).
 * **COCO instances** (``instances_*.json``, boxes + polygon/RLE masks): every annotation is a
-  region and every category counts as a "thing" (used for the generated shapes benchmark).
+  region and every category counts as a "thing" (e.g. generated data).
 
 Which regions and which class order follow a named protocol (:mod:`clim.datasets.region_protocol`):
 ``'clim-ovd'`` (default) leaves crowd regions out (a crowd box covers many objects) and numbers the

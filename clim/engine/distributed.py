@@ -36,6 +36,10 @@ def prepare_launch(cfg: Config, launcher: str) -> Config:
         # slurm/mpi launchers also assume CUDA in MMEngine; only torchrun is supported on CPU.
         raise RuntimeError(f'launcher {launcher!r} needs CUDA; on a CPU-only machine use '
                            f'--launcher pytorch (tools/dist_train.sh) or --launcher none.')
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
+    if missing and not dist.is_initialized():
+        raise SystemExit(f'--launcher pytorch needs the environment torchrun sets ({", ".join(missing)} missing): '
+                         f'run tools/dist_train.sh CONFIG NUM_PROCS (or torchrun), or use --launcher none')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
                                 world_size=int(os.environ['WORLD_SIZE']))

@@ -1,4 +1,4 @@
-"""A progress bar for MMEngine runs, for people watching a terminal (the demo)."""
+"""A progress bar for MMEngine runs, for people watching a terminal."""
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,9 @@ generators (python ``random``, numpy, torch CPU / CUDA). The detectors draw from
 start diverges from the uninterrupted one. :class:`RandomStateHook` stores every rank's generator
 states in each checkpoint and restores them when the run **resumes** (not for ``load_from`` / testing).
 
+An iteration-based loop re-runs the pipeline over the batches it skips on resume; the states are
+restored after that skip, just before the first new batch.
+
 Limit: dataloader workers keep generators of their own. With ``num_workers=0`` (the tiny configs)
 or non-persistent workers (re-seeded from the main torch generator every epoch) resuming at an epoch
 boundary is exact; persistent workers are not restored.
@@ -59,6 +62,26 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+class _RestoreAfter:
+    """Dataloader iterator proxy: restores the generator ``state`` after the first ``skip`` batches."""
+
+    def __init__(self, iterator, skip: int, state: dict[str, Any]) -> None:
+        self._iterator, self._skip, self._state = iterator, skip, state
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._skip == 0 and self._state is not None:
+            restore_rng_state(self._state)
+            self._state = None
+        self._skip -= 1
+        return next(self._iterator)
+
+    def __getattr__(self, name: str):
+        return getattr(self._iterator, name)
+
+
 @HOOKS.register_module()
 class RandomStateHook(Hook):
     """Save every rank's generator states with each checkpoint; restore them on resume.
@@ -86,7 +109,14 @@ class RandomStateHook(Hook):
         hooks = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
         self._by_epoch = bool(hooks[0].by_epoch) if hooks else True
         if self._pending is not None:
-            restore_rng_state(self._pending)
+            loop = runner.train_loop
+            skip = int(getattr(loop, 'iter', 0)) if hasattr(loop, 'dataloader_iterator') else 0
+            if skip > 0:
+                # An iteration-based loop first advances its dataloader past the trained batches, running
+                # the pipeline (and its random draws) again: restore after that, before the next batch.
+                loop.dataloader_iterator = _RestoreAfter(loop.dataloader_iterator, skip, self._pending)
+            else:
+                restore_rng_state(self._pending)
             self._pending = None
 
     def _gather(self) -> None:

@@ -22,7 +22,7 @@ from mmengine.structures import BaseDataElement
 from mmdet.registry import MODELS
 
 from ..models.templates import encode_vild_class_names
-from ..models.zoo import clip_cfg_for
+from ..models.factory import build_clip
 
 __all__ = ['RegionClassifier', 'RegionRecognition', 'normalize_crops']
 
@@ -51,7 +51,8 @@ class RegionClassifier:
     """Scores the ground-truth regions of a batch with a :class:`~clim.models.CLIPModel`.
 
     Args:
-        mode: dense extraction, ``'v2'`` (default) or ``'v1'`` (mask attention pooling).
+        mode: dense extraction, ``'v2'`` (default), ``'plain'`` (the dense map of the ordinary last
+            block) or ``'v1'`` (mask attention pooling).
         with_boxes / with_masks / with_crops: which region features to score.
         crop_size: side crops cut here are resized to (default: the CLIP's native input size).
         templates: prompt templates for :meth:`CLIPModel.encode_class_names` (None: the full ensemble),
@@ -72,8 +73,8 @@ class RegionClassifier:
                  with_crops: bool = False, crop_size: int | None = None,
                  templates: str | Sequence[str] | None = None, class_embeddings: str | None = None,
                  topk: int = 5, crop_batch: int = 64) -> None:
-        if mode not in ('v1', 'v2'):
-            raise ValueError(f"mode must be 'v1' or 'v2', got {mode!r}")
+        if mode not in ('v1', 'v2', 'plain'):
+            raise ValueError(f"mode must be 'v1', 'v2' or 'plain', got {mode!r}")
         self.mode = mode
         self.with_boxes, self.with_masks, self.with_crops = with_boxes, with_masks, with_crops
         self.crop_size = crop_size
@@ -168,7 +169,7 @@ class RegionClassifier:
             if masks is not None:
                 preds['mask'] = self._topk(clip.mask_attention_pool(inputs, [m.bool() for m in masks]), text)
         elif self.with_boxes or self.with_masks:
-            dense = clip.dense_features(inputs, mode='v2')
+            dense = clip.dense_features(inputs, mode=self.mode)
             if self.with_boxes:
                 preds['box'] = self._topk(clip.pool_boxes(dense, boxes, normalized=False), text)
             if masks is not None:
@@ -196,9 +197,8 @@ class RegionRecognition(BaseModel):
     Args:
         clip: a ``CLIPModel`` config (``pretrained`` = the checkpoint to judge: the original CLIP for
             the baseline, a CLIM export for the refined one); ``ZooModel`` / ``HFTextCLIPModel`` configs work
-            too. Built as CLIM and F-ViT build theirs (:func:`clim.models.zoo.clip_cfg_for`), so a
-            ``CLIPModel`` config naming a CLIM export of an ``HFTextCLIPModel`` (a refined UniMed-CLIP or
-            BiomedCLIP) builds that class.
+            too. Built as CLIM and F-ViT build theirs (:func:`clim.models.build_clip`), so a
+            ``CLIPModel`` config naming a CLIM export of an ``HFTextCLIPModel`` / EVA-02 CLIP builds that class.
         classifier: :class:`RegionClassifier` options (mode, with_boxes, with_masks, with_crops, ...).
         data_preprocessor: defaults to ``CLIMDataPreprocessor`` padding to a multiple of 16.
 
@@ -211,8 +211,7 @@ class RegionRecognition(BaseModel):
         from ..method.data_preprocessor import build_data_preprocessor
         super().__init__(data_preprocessor=build_data_preprocessor(
             data_preprocessor or dict(type='CLIMDataPreprocessor', pad_size_divisor=16)), init_cfg=init_cfg)
-        # `CLIPModel` alone cannot rebuild an HF-text-tower export: dispatch on what the weights record.
-        self.clip = MODELS.build(clip_cfg_for(clip))
+        self.clip = build_clip(clip)  # the class follows what the weights and config say
         self.classifier = RegionClassifier(**(classifier or {}))
 
     def train(self, mode: bool = True) -> RegionRecognition:

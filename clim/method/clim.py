@@ -35,7 +35,8 @@ class CLIM(ContrastiveCLIPBase):
         text_forward: ``'trimmed'`` (default): the frozen caption forward stops at the batch's longest
             end-of-text token, the same function at a fraction of the cost (rounding-level differences,
             ~1e-7); ``'full'``: all context positions, as open_clip / the reference.
-        grad_checkpointing / region_eval / data_preprocessor: see :class:`ContrastiveCLIPBase`.
+        grad_checkpointing / fold_frozen_attention / region_eval / data_preprocessor: see
+            :class:`ContrastiveCLIPBase`.
 
     Inputs: ``inputs`` (B, 3, S, S) normalized; ``data_samples`` with ``text`` tokens (L,), or with
     precomputed ``text_features`` (D,) (``AddCaptionFeatures``; then no text forward runs).
@@ -45,11 +46,13 @@ class CLIM(ContrastiveCLIPBase):
                  train_image_size: int | None = 1024, extraction_mode: str = 'v2',
                  contrast_weight: float = 1.0, unlocked_groups: int = 6, text_forward: str = 'trimmed',
                  grad_checkpointing: bool = False, region_eval: dict | None = None,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None,
+                 fold_frozen_attention: bool = True) -> None:
         if extraction_mode not in ('v1', 'v2'):
             raise ValueError(f"extraction_mode must be 'v1' or 'v2', got {extraction_mode!r}")
         super().__init__(clip=clip, contrast_weight=contrast_weight, grad_checkpointing=grad_checkpointing,
-                         region_eval=region_eval, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+                         region_eval=region_eval, data_preprocessor=data_preprocessor, init_cfg=init_cfg,
+                         fold_frozen_attention=fold_frozen_attention)
         self.mosaic_choices = tuple(int(n) for n in mosaic_choices)
         self.train_image_size = None if train_image_size is None else int(train_image_size)
         if self.train_image_size is not None and self.train_image_size % self.clip.stride:

@@ -14,8 +14,8 @@ __all__ = ['CLIPContrastive']
 class CLIPContrastive(ContrastiveCLIPBase):
     """Ordinary image-text InfoNCE on single images; every CLIP weight trains (``lock_text=False``).
 
-    Used to pre-train a tiny CLIP from scratch for the embedded demo, and as the baseline step of
-    the clim-step benchmark.
+    Used to pre-train a small CLIP from scratch (e.g. on generated captions), and as the baseline step
+    of the clim-step benchmark.
 
     Args:
         clip: ``CLIPModel`` config.

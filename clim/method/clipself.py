@@ -119,6 +119,11 @@ class CLIPSelf(ContrastiveCLIPBase):
         """The frozen original CLIP (a ``CLIPModel`` in eval mode, no parameter requires grad)."""
         return self._teacher_holder[0]
 
+    def held_modules(self) -> list[torch.nn.Module]:
+        """Modules outside the module tree that the data-parallel wrapper broadcasts from rank 0
+        (:class:`~clim.engine.GradSyncDataParallel`): the teacher, so every rank distils towards one."""
+        return [self.teacher]
+
     def _apply(self, fn, *args, **kwargs):
         # .to() / .cuda() / .half() reach the teacher too, although it is not a submodule.
         super()._apply(fn, *args, **kwargs)

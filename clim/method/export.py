@@ -21,6 +21,7 @@ from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
 
+from ..engine.grad_sync import sync_mode
 from ..models.checkpoint import save_clip_checkpoint
 
 __all__ = ['CLIPExportHook', 'ensemble_state_dict']
@@ -66,7 +67,7 @@ class CLIPExportHook(Hook):
     The files are CLIM exports (``{'state_dict', 'clip_arch', 'meta'}``, written atomically) that
     ``CLIPModel(pretrained=...)`` loads directly, activation included. Exports of an ``HFTextCLIPModel``
     (UniMed-CLIP, BiomedCLIP) also record ``clip_arch['type']``; the registry paths that build a CLIP from
-    a config (``ZooModel``, CLIM, F-ViT's backbone: :func:`clim.models.zoo.clip_cfg_for`) rebuild them
+    a config (``ZooModel``, CLIM, F-ViT's backbone: :func:`clim.models.build_clip`) rebuild them
     with that class, also from a ``CLIPModel`` config.
 
     Args:
@@ -132,6 +133,8 @@ class CLIPExportHook(Hook):
         out_dir = Path(self.out_dir or runner.work_dir)
         meta = dict(epoch=epoch, iter=runner.iter, alpha=self.alpha, ensembled=self.alpha < 1,
                     method=type(_unwrap(runner.model)).__name__,
+                    # 'reference': rank 0's replica of independent ones; 'synced': the one DDP model; None: 1 process
+                    grad_sync=sync_mode(runner.model),
                     source=str(clip.pretrained) if clip.pretrained else None)
         path = save_clip_checkpoint(out_dir / f'clip_epoch_{epoch}.pt', _State(self.ensembled_state(runner)),
                                     clip.clip_arch, meta)

@@ -65,10 +65,11 @@ def load_clip_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         path: the checkpoint file.
 
     Returns:
-        ``(state_dict, arch_info)``: open_clip key names -> tensors (dtype as stored: OpenAI files
+        ``(state_dict, arch_info)``: the file's key names -> tensors (dtype as stored: OpenAI files
         are partly fp16), and ``arch_info`` = ``{'format': 'openai'|'open_clip'|'clim',
         'quick_gelu': bool | None (None: the file does not say), 'model_name': str | None,
-        'model_cfg': dict | None, 'meta': dict}``.
+        'model_cfg': dict | None, 'type': str | None (the CLIP class a CLIM export records),
+        'meta': dict}``.
 
     Raises:
         CheckpointError: missing, truncated or unrecognised file (the message names the path,
@@ -77,7 +78,8 @@ def load_clip_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"CLIP checkpoint '{path}' not found: expected {_EXPECTED}. {_HELP}")
-    info: dict[str, Any] = dict(format='open_clip', quick_gelu=None, model_name=None, model_cfg=None, meta={})
+    info: dict[str, Any] = dict(format='open_clip', quick_gelu=None, model_name=None, model_cfg=None, type=None,
+                                meta={})
     try:
         torchscript = is_torchscript_archive(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -113,8 +115,11 @@ def load_clip_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
                 arch = dict(obj['clip_arch'])
                 info.update(format='clim', quick_gelu=arch.get('quick_gelu'),
                             model_name=arch.get('model_name'), model_cfg=arch.get('model_cfg'),
-                            meta=dict(obj.get('meta') or {}))
+                            type=arch.get('type'), meta=dict(obj.get('meta') or {}))
             sd = dict(obj['state_dict'])
+        elif any(isinstance(obj.get(k), Mapping) for k in ('model', 'module')):
+            # EVA-CLIP release variants wrap the state dict under 'model' or 'module'.
+            sd = dict(next(obj[k] for k in ('model', 'module') if isinstance(obj.get(k), Mapping)))
         else:
             sd = dict(obj)
     sd = _strip_module_prefix(sd)

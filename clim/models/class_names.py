@@ -1,5 +1,5 @@
-"""Class-name lists: COCO's 80 detection classes with the OV-COCO base / novel split, and the 133
-COCO panoptic classes (80 things + 53 stuff).
+"""Class-name lists: COCO's 80 detection classes with the OV-COCO base / novel split, the 133
+COCO panoptic classes (80 things + 53 stuff) and LVIS v1's 1203 (:func:`lvis_v1_classes`).
 
 Names are COCO's own category names (``COCO_80`` in category-id order); ``prompt_name`` gives the
 wording used in text prompts (panoptic stuff names such as ``'wall-brick'`` or ``'tree-merged'``
@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     'COCO_80', 'COCO_80_IDS', 'OV_COCO_NOVEL', 'OV_COCO_BASE', 'OV_COCO_65', 'OV_COCO_UNUSED',
     'COCO_PANOPTIC_STUFF', 'COCO_PANOPTIC_133', 'PROMPT_NAMES', 'prompt_name', 'get_class_names',
+    'lvis_v1_classes', 'CLASS_LISTS',
 ]
 
 # (category id, name) of the 80 COCO detection classes, in id order.
@@ -85,11 +86,24 @@ def prompt_name(name: str) -> str:
     return name.replace('_', ' ').replace('-', ' ')
 
 
+def lvis_v1_classes() -> tuple[str, ...]:
+    """LVIS v1's 1203 category names in category-id order (ids 1-1203), spelled as the lvis_v1 jsons
+    spell them (``'bow_(weapon)'``, ``'Band_Aid'``; no synonyms). Taken from MMDetection's
+    ``LVISV1Dataset.METAINFO``, which is in id order (mmdet gives label i to the i-th sorted id)."""
+    from mmdet.datasets import LVISV1Dataset
+
+    return tuple(LVISV1Dataset.METAINFO['classes'])
+
+
 _SETS = {'coco_80': COCO_80, 'ov_coco_65': OV_COCO_65, 'coco_panoptic_133': COCO_PANOPTIC_133}
+_LAZY_SETS = {'lvis_v1': lvis_v1_classes}  # built on demand (imports mmdet.datasets)
+CLASS_LISTS: tuple[str, ...] = (*_SETS, *_LAZY_SETS)
 
 
 def get_class_names(name: str) -> tuple[str, ...]:
-    """A named class list: ``'coco_80'``, ``'ov_coco_65'`` or ``'coco_panoptic_133'``."""
+    """A named class list: ``'coco_80'``, ``'ov_coco_65'``, ``'coco_panoptic_133'`` or ``'lvis_v1'``."""
+    if name in _LAZY_SETS:
+        return _LAZY_SETS[name]()
     if name not in _SETS:
-        raise ValueError(f'unknown class list {name!r}; choose from {sorted(_SETS)}')
+        raise ValueError(f'unknown class list {name!r}; choose from {sorted(CLASS_LISTS)}')
     return _SETS[name]

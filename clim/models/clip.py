@@ -6,7 +6,6 @@ of every checkpoint format, dense / region features, the reference layer locking
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,23 +16,17 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from open_clip.modified_resnet import ModifiedResNet
-from open_clip.tokenizer import SimpleTokenizer
 from open_clip.transformer import VisionTransformer
 from torch import nn
 
 from . import dense as D
 from .checkpoint import check_state_dict, infer_model_cfg, load_clip_state
-from .templates import get_templates
+from .templates import encode_prompt_ensemble
+from .towers.text import OpenCLIPTextTower
 
 __all__ = ['CLIPModel']
 
 logger = logging.getLogger(__name__)
-
-
-@functools.lru_cache(maxsize=4)
-def _tokenizer(context_length: int) -> SimpleTokenizer:
-    # Building the BPE tables takes ~1 s: share one tokenizer per context length.
-    return SimpleTokenizer(context_length=context_length)
 
 
 def _resolve_arch(model_name: str | None, model_cfg: Mapping | None, info: Mapping[str, Any],
@@ -69,6 +62,8 @@ class CLIPModel(BaseModule):
         quick_gelu: activation override. ``None`` (default): QuickGELU when the file says so (OpenAI
             files, CLIM exports record it), else the config's ``quick_gelu``.
         init_cfg: mmengine init config (the weights themselves are loaded at construction).
+        loaded: ``(state_dict, info)`` of ``pretrained`` already read by
+            :func:`~clim.models.checkpoint.load_clip_state` (the factory reads each file once).
 
     Attributes:
         clip: the open_clip ``CLIP`` module (open_clip key names).
@@ -77,13 +72,17 @@ class CLIPModel(BaseModule):
 
     def __init__(self, model_name: str | None = None, model_cfg: Mapping | None = None,
                  pretrained: str | None = None, quick_gelu: bool | None = None,
-                 init_cfg: dict | list | None = None) -> None:
+                 init_cfg: dict | list | None = None,
+                 loaded: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None = None) -> None:
         super().__init__(init_cfg)
         if pretrained:
             # Hub-cache folders, hf-hub: ids and zoo names -> the weight file (plain files unchanged).
             from .hub import resolve_pretrained
             pretrained = resolve_pretrained(pretrained)
-        state, info = load_clip_state(pretrained) if pretrained else (None, {})
+        if loaded is not None:  # read by the factory (clim.models.build_clip): each file is read once
+            state, info = dict(loaded[0]), dict(loaded[1])
+        else:
+            state, info = load_clip_state(pretrained) if pretrained else (None, {})
         name, cfg = _resolve_arch(model_name, model_cfg, info, state)
         if quick_gelu is None:
             quick_gelu = info.get('quick_gelu')
@@ -106,6 +105,7 @@ class CLIPModel(BaseModule):
         self.clip = open_clip.CLIP(**build_cfg)
         if state is not None:
             self.clip.load_state_dict(check_state_dict(self.clip, state, pretrained), strict=True)
+        self.text_tower = OpenCLIPTextTower(self.clip)
         self.model_name = name
         self.model_cfg = cfg
         self.quick_gelu = bool(quick_gelu)
@@ -135,12 +135,18 @@ class CLIPModel(BaseModule):
     @property
     def embed_dim(self) -> int:
         """D, the joint embedding dimension."""
-        return int(self.clip.text_projection.shape[1])
+        return self.text_tower.embed_dim
 
     @property
     def text_width(self) -> int:
         """Width of the text transformer (the pseudo-word dimension)."""
-        return int(self.clip.transformer.width)
+        return self.text_tower.width
+
+    @property
+    def tokenizes_captions(self) -> bool:
+        """Whether captions must be tokenized by :meth:`tokenize` (the text tower's own tokenizer, e.g. an HF
+        WordPiece) rather than by the caption pipeline's BPE ``TokenizeCaption``."""
+        return self.text_tower.tokenizes_captions
 
     @property
     def vision_width(self) -> int:
@@ -152,7 +158,7 @@ class CLIPModel(BaseModule):
     @property
     def context_length(self) -> int:
         """Text context length L."""
-        return int(self.clip.context_length)
+        return self.text_tower.context_length
 
     @property
     def stride(self) -> int:
@@ -315,10 +321,7 @@ class CLIPModel(BaseModule):
         Returns:
             LongTensor (N, L) on the model's device.
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        tokens = _tokenizer(self.context_length)(list(texts))
-        return tokens.to(self.clip.token_embedding.weight.device)
+        return self.text_tower.tokenize(texts)
 
     def encode_text(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """CLIP text embedding of token ids.
@@ -329,7 +332,7 @@ class CLIPModel(BaseModule):
         Returns:
             (N, D), L2-normalized when ``normalize``.
         """
-        return self.clip.encode_text(tokens, normalize=normalize)
+        return self.text_tower.encode(tokens, normalize=normalize)
 
     def encode_class_names(self, names: Sequence[str], templates: str | Sequence[str] | None = None,
                            batch_size: int = 256) -> torch.Tensor:
@@ -344,14 +347,7 @@ class CLIPModel(BaseModule):
         Returns:
             (C, D) L2-normalized.
         """
-        temps = get_templates(templates)
-        texts = [t.format(n) for n in names for t in temps]
-        if not texts:
-            return self.clip.text_projection.new_zeros(0, self.embed_dim)
-        feats = torch.cat([self.encode_text_trimmed(self.tokenize(texts[i:i + batch_size])).float()
-                           for i in range(0, len(texts), batch_size)])
-        feats = feats.view(len(names), len(temps), -1).mean(dim=1)
-        return F.normalize(feats, dim=-1)
+        return encode_prompt_ensemble(self, names, templates, batch_size)
 
     def encode_text_trimmed(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """:meth:`encode_text` run only up to the batch's longest end-of-text position.
@@ -367,18 +363,7 @@ class CLIPModel(BaseModule):
         Returns:
             (N, D), L2-normalized when ``normalize``.
         """
-        pool = self.clip.text_pool_type
-        if pool == 'argmax':
-            eot = tokens.argmax(dim=-1)
-        elif pool == 'eos' and getattr(self.clip, 'text_eos_id', None) is not None:
-            eot = (tokens == self.clip.text_eos_id).int().argmax(dim=-1)
-        else:  # 'first' / 'last' pooling reads positions a trim could cut
-            return self.encode_text(tokens, normalize=normalize)
-        if not len(tokens):
-            return self.encode_text(tokens, normalize=normalize)
-        lengths = eot + 1
-        embeds = self.clip.token_embedding(tokens[:, : int(lengths.max())])
-        return self.encode_pseudo_words(embeds, lengths, normalize=normalize)
+        return self.text_tower.encode_trimmed(tokens, normalize=normalize)
 
     def _encode_text_trimmed(self, tokens: torch.Tensor) -> torch.Tensor:
         # The earlier private name (tests of other areas call it).
@@ -398,23 +383,7 @@ class CLIPModel(BaseModule):
         Returns:
             (N, D), L2-normalized when ``normalize``.
         """
-        clip = self.clip
-        n, length, width = embeds.shape
-        if length > self.context_length or width != self.text_width:
-            raise ValueError(f'embeds must be (N, L <= {self.context_length}, {self.text_width}), '
-                             f'got {tuple(embeds.shape)}')
-        lengths = torch.as_tensor(lengths, device=embeds.device).long()
-        if lengths.shape != (n,) or (n and (lengths.min() < 1 or lengths.max() > length)):
-            raise ValueError(f'lengths must be (N,) in [1, {length}], got {lengths.tolist()}')
-        cast = clip.transformer.get_cast_dtype()
-        x = embeds.to(cast) + clip.positional_embedding[:length].to(cast)
-        mask = torch.full((length, length), float('-inf'), device=x.device).triu_(1)
-        x = clip.transformer(x, attn_mask=mask)
-        x = clip.ln_final(x)
-        x = x[torch.arange(n, device=x.device), lengths - 1]
-        proj = clip.text_projection
-        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj.to(x.dtype)
-        return F.normalize(x, dim=-1) if normalize else x
+        return self.text_tower.encode_pseudo_words(embeds, lengths, normalize=normalize)
 
     # ------------------------------------------------------------------------------------------
     # training controls
@@ -457,13 +426,7 @@ class CLIPModel(BaseModule):
     def lock_text_tower(self) -> None:
         """Freeze the text tower (token/positional embeddings, transformer, ln_final, text_projection).
         ``logit_scale`` stays trainable."""
-        c = self.clip
-        for module_or_param in (c.token_embedding, c.positional_embedding, c.transformer, c.ln_final,
-                                c.text_projection):
-            params = [module_or_param] if isinstance(module_or_param, nn.Parameter) else \
-                module_or_param.parameters()
-            for p in params:
-                p.requires_grad = False
+        self.text_tower.lock()
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Activation checkpointing of the transformer blocks (image and text)."""

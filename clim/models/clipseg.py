@@ -18,13 +18,10 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 
 from .checkpoint import CheckpointError
-from .hf_clip import TOKENIZER_FILES
-from .hub import hub_snapshot, set_offline_env
+from .hub import CLIPSEG_FILES, TOKENIZER_FILES, hub_snapshot, set_offline_env  # noqa: F401
 
 __all__ = ['CLIPSegModel', 'CLIPSEG_FILES']
 
-# What a CLIPSeg snapshot must hold: config, weights, tokenizer (preprocessor_config.json is optional).
-CLIPSEG_FILES = (('config.json',), ('model.safetensors', 'pytorch_model.bin'), TOKENIZER_FILES)
 # CIDAS/clipseg-rd64-refined's preprocessor_config.json values, used when a snapshot lacks that file.
 _DEFAULT_PREPROCESS = dict(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
                            rescale_factor=1 / 255, size=dict(height=352, width=352))

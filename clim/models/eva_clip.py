@@ -16,8 +16,10 @@ A file that does not fit raises :class:`~clim.models.checkpoint.CheckpointError`
 unexpected and mis-shaped keys *in the file's own names* (the reference loads with strict=False and can
 silently keep random weights).
 
-The methods mirror :class:`clim.models.CLIPModel`'s signatures (a later step plugs the tower adapter into
-it). ``D`` joint embedding dim, ``W`` image-tower width, ``p`` the patch size.
+The public interface is :class:`clim.models.CLIPModel`'s (the factory :func:`clim.models.build_clip` picks this
+class for EVA files and names): image side delegated to :class:`~clim.models.towers.eva.EvaImageTower`, text
+side to :class:`~clim.models.towers.text.OpenCLIPTextTower`. ``D`` joint embedding dim, ``W`` image-tower
+width, ``p`` the patch size.
 """
 from __future__ import annotations
 
@@ -30,44 +32,44 @@ from typing import Any
 import open_clip
 import torch
 import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
 from torch import nn
 
 from . import dense as D
-from .checkpoint import CheckpointError, check_state_dict
+from .checkpoint import CheckpointError, check_state_dict, load_clip_state
+from .templates import encode_prompt_ensemble
 from .towers.eva import EvaImageTower, is_eva_release_layout, is_rope_buffer, timm_to_eva_name
+from .towers.text import OpenCLIPTextTower
 
-__all__ = ['EvaCLIPModel', 'read_eva_clip_state', 'infer_eva_model_name']
+__all__ = ['EvaCLIPModel', 'read_eva_clip_state', 'infer_eva_model_name', 'is_eva_state_dict', 'is_eva_model_cfg']
 
 _HELP = 'See ckpt/README.md for the expected files.'
 _VISUAL = 'visual.trunk.'
 
 
 def read_eva_clip_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The CLIP state dict of an EVA-CLIP file (release, CLIPSelf training file or open_clip hub weights),
-    unwrapped from ``state_dict`` / ``model`` / ``module`` and without ``module.`` prefixes; names as in
-    the file. Read with ``torch.load(weights_only=True)`` (``.safetensors`` with safetensors)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"EVA-CLIP checkpoint '{path}' not found. {_HELP}")
-    try:
-        if path.endswith('.safetensors'):
-            from safetensors.torch import load_file
-            obj: Any = load_file(path, device='cpu')
-        else:
-            obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for broken files
-        raise CheckpointError(f"could not read EVA-CLIP checkpoint '{path}' ({type(e).__name__}: {e}); the "
-                              f'file may be truncated. {_HELP}') from e
-    for wrapper in ('state_dict', 'model', 'module'):
-        if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
-            obj = obj[wrapper]
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"EVA-CLIP checkpoint '{path}' holds no state dict of tensors (bare, or under "
-                              f"'state_dict' / 'model' / 'module'). {_HELP}")
-    sd = dict(obj)
-    if all(k.startswith('module.') for k in sd):
-        sd = {k[len('module.'):]: v for k, v in sd.items()}
-    return sd
+    """The CLIP state dict of an EVA-CLIP file (release, CLIPSelf training file, open_clip hub weights or a
+    CLIM export), unwrapped from ``state_dict`` / ``model`` / ``module`` and without ``module.`` prefixes;
+    names as in the file (:func:`~clim.models.checkpoint.load_clip_state`)."""
+    return load_clip_state(path)[0]
+
+
+def is_eva_state_dict(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether a CLIP state dict holds an EVA-02 image tower: the release layout (``visual.pos_embed`` and
+    EVA block names) or timm's ``Eva`` under ``visual.trunk.`` (SwiGLU ``mlp.fc1_g``, separate q/k/v)."""
+    if 'visual.pos_embed' in state_dict and is_eva_release_layout(state_dict):
+        return True
+    return _VISUAL + 'pos_embed' in state_dict and any(
+        k.startswith(_VISUAL + 'blocks.') and k.endswith(('.mlp.fc1_g.weight', '.attn.q_proj.weight'))
+        for k in state_dict)
+
+
+def is_eva_model_cfg(model_name: str | None, model_cfg: Mapping | None) -> bool:
+    """Whether an open_clip model name (``'EVA02-B-16'``) or config (timm ``eva02_*`` trunk) is an EVA CLIP."""
+    if model_cfg is not None:
+        return 'eva' in str((model_cfg.get('vision_cfg') or {}).get('timm_model_name', ''))
+    return bool(model_name) and model_name.upper().startswith('EVA')
 
 
 def infer_eva_model_name(state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -95,8 +97,10 @@ class _Expected:
         return self._state
 
 
-class EvaCLIPModel(nn.Module):
-    """EVA-02 CLIP with the project's loading, dense-feature and locking conventions.
+@MODELS.register_module()
+class EvaCLIPModel(BaseModule):
+    """EVA-02 CLIP with the project's loading, dense-feature and locking conventions
+    (:class:`~clim.models.CLIPModel`'s interface).
 
     Args:
         model_name: ``'EVA02-B-16'``, ``'EVA02-L-14'``, ``'EVA02-L-14-336'`` (open_clip's configs).
@@ -104,27 +108,41 @@ class EvaCLIPModel(nn.Module):
             ``image_size``, optional ``timm_kwargs`` passed to ``timm.create_model``, e.g. a tiny test depth),
             ``text_cfg``.
         pretrained: an EVA-CLIP file (see the module docstring); without model_name / model_cfg the
-            architecture is inferred from it.
+            architecture comes from the file (a CLIM export's record, else the image-tower shapes).
+        quick_gelu: must be None or False (EVA-02's text tower uses GELU); accepted so CLIPModel configs fit.
+        loaded: ``(state_dict, info)`` of ``pretrained`` already read by
+            :func:`~clim.models.checkpoint.load_clip_state` (the factory reads each file once).
 
     Attributes:
         visual: container whose ``trunk`` is the timm ``Eva`` (keys ``visual.trunk.*``).
         text: open_clip ``TextTransformer`` (keys ``text.*``).
-        image_tower: the :class:`~clim.models.towers.eva.EvaImageTower` adapter over ``visual.trunk``.
+        image_tower / text_tower: the adapters over ``visual.trunk`` / ``text``.
+        clip: this module (the open_clip-layout module whose state dict exports hold, as ``CLIPModel.clip``).
     """
 
+    tokenizes_captions = False
+
     def __init__(self, model_name: str | None = None, model_cfg: Mapping | None = None,
-                 pretrained: str | os.PathLike | None = None) -> None:
-        super().__init__()
+                 pretrained: str | os.PathLike | None = None, quick_gelu: bool | None = None,
+                 loaded: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None = None,
+                 init_cfg: dict | list | None = None) -> None:
+        super().__init__(init_cfg)
         import timm
         from open_clip.model import _build_text_tower
 
-        state = read_eva_clip_state(pretrained) if pretrained else None
+        if quick_gelu:
+            raise ValueError('EVA-02 CLIP text towers use GELU: quick_gelu=True does not describe them')
+        if loaded is None and pretrained:
+            loaded = load_clip_state(pretrained)
+        state, info = (dict(loaded[0]), dict(loaded[1])) if loaded is not None else (None, {})
+        if model_cfg is None and model_name is None and info.get('model_cfg'):
+            model_name, model_cfg = info.get('model_name'), info['model_cfg']
         if model_cfg is None:
             model_name = model_name or (infer_eva_model_name(state) if state is not None else None)
             if model_name is None:
                 raise ValueError('EvaCLIPModel needs model_name, model_cfg or a pretrained file')
             model_cfg = open_clip.get_model_config(model_name)
-            if model_cfg is None or 'eva' not in model_cfg.get('vision_cfg', {}).get('timm_model_name', ''):
+            if model_cfg is None or not is_eva_model_cfg(None, model_cfg):
                 raise ValueError(f'{model_name!r} is not an open_clip EVA CLIP config')
         cfg = copy.deepcopy(dict(model_cfg))
         vision = cfg['vision_cfg']
@@ -134,8 +152,12 @@ class EvaCLIPModel(nn.Module):
         self.text = _build_text_tower(cfg['embed_dim'], cfg['text_cfg'], quick_gelu=False)
         self.logit_scale = nn.Parameter(torch.ones([]) * math.log(1 / 0.07))
         self.image_tower = EvaImageTower(trunk, vision.get('image_size'))
+        self.text_tower = OpenCLIPTextTower(self.text)
         self.model_name, self.model_cfg = model_name, cfg
+        self.quick_gelu = False
         self.pretrained = os.fspath(pretrained) if pretrained else None
+        self.checkpoint_format = info.get('format')
+        self.checkpoint_meta = info.get('meta', {})
         if state is not None:
             self.load_eva_state(state, self.pretrained)
 
@@ -185,9 +207,22 @@ class EvaCLIPModel(nn.Module):
     # properties
     # ------------------------------------------------------------------------------------------------
     @property
+    def clip(self) -> EvaCLIPModel:
+        """The module in open_clip's ``CustomTextCLIP`` layout (``visual.trunk.*``, ``text.*``,
+        ``logit_scale``): this one. ``CLIPModel.clip`` is the wrapped open_clip CLIP; callers that export or
+        hash ``model.clip`` treat both alike."""
+        return self
+
+    @property
     def clip_arch(self) -> dict[str, Any]:
-        """What an export must carry to rebuild this architecture."""
-        return dict(model_name=self.model_name, model_cfg=copy.deepcopy(self.model_cfg), quick_gelu=False)
+        """What an export must carry to rebuild this architecture (``type``: this class)."""
+        return dict(type=type(self).__name__, model_name=self.model_name, model_cfg=copy.deepcopy(self.model_cfg),
+                    quick_gelu=False)
+
+    @property
+    def num_blocks(self) -> int:
+        """Number of image-tower blocks (F-ViT tap indices count them)."""
+        return self.image_tower.num_blocks
 
     @property
     def embed_dim(self) -> int:
@@ -202,12 +237,12 @@ class EvaCLIPModel(nn.Module):
     @property
     def text_width(self) -> int:
         """Width of the text transformer."""
-        return int(self.text.width)
+        return self.text_tower.width
 
     @property
     def context_length(self) -> int:
         """Text context length L."""
-        return int(self.text.context_length)
+        return self.text_tower.context_length
 
     @property
     def stride(self) -> int:
@@ -221,6 +256,7 @@ class EvaCLIPModel(nn.Module):
 
     @property
     def is_vit(self) -> bool:
+        """Always: EVA-02 towers are class-token ViTs."""
         return True
 
     # ------------------------------------------------------------------------------------------------
@@ -267,7 +303,7 @@ class EvaCLIPModel(nn.Module):
                         mode: str = 'v2') -> torch.Tensor:
         """Region embeddings (sum n_i, D) of boxes by RoIAlign on the dense map (``'v2'`` / ``'plain'``)."""
         if mode == 'v1':
-            raise NotImplementedError('v1 (mask attention pooling) is not implemented for EVA towers')
+            return self.mask_attention_pool(images, [])
         return self.pool_boxes(self.dense_features(images, mode=mode), boxes, normalized=normalized)
 
     def pool_masks(self, dense: torch.Tensor, masks: Sequence[torch.Tensor],
@@ -275,20 +311,37 @@ class EvaCLIPModel(nn.Module):
         """Mean of a dense map (B, D, h, w) inside masks -> (sum n_i, D) float32."""
         return D.pool_masks(dense, masks, normalize=normalize)
 
+    def mask_attention_pool(self, images: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Not available: "v1" mask attention pooling is CLIM's open_clip-ViT region mode; the EVA reference
+        extracts regions from the v2 dense map only (use ``mode='v2'``)."""
+        raise NotImplementedError('v1 (mask attention pooling) is implemented for open_clip ViT towers; EVA-02 '
+                                  'region features come from the v2 dense map (mode="v2")')
+
     # ------------------------------------------------------------------------------------------------
     # text side
     # ------------------------------------------------------------------------------------------------
     def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
         """open_clip BPE tokenization: LongTensor (N, L) on the model's device."""
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        tokens = open_clip.tokenizer.tokenize(texts, context_length=self.context_length)
-        return tokens.to(self.text.token_embedding.weight.device)
+        return self.text_tower.tokenize(texts)
 
     def encode_text(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """Text embedding (N, D) of token ids (N, L) (pooled at the EOT token), L2-normalized when
         ``normalize``."""
-        feats = self.text(tokens)
-        return F.normalize(feats, dim=-1) if normalize else feats
+        return self.text_tower.encode(tokens, normalize=normalize)
+
+    def encode_text_trimmed(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """:meth:`encode_text` up to the batch's longest EOT (see ``OpenCLIPTextTower.encode_trimmed``)."""
+        return self.text_tower.encode_trimmed(tokens, normalize=normalize)
+
+    def encode_pseudo_words(self, embeds: torch.Tensor, lengths: torch.Tensor | Sequence[int],
+                            normalize: bool = True) -> torch.Tensor:
+        """Text transformer on token embeddings (N, L', width) -> (N, D) (BARON's pseudo words)."""
+        return self.text_tower.encode_pseudo_words(embeds, lengths, normalize=normalize)
+
+    def encode_class_names(self, names: Sequence[str], templates: str | Sequence[str] | None = None,
+                           batch_size: int = 256) -> torch.Tensor:
+        """Prompt-ensemble class embeddings (C, D), L2-normalized (as ``CLIPModel.encode_class_names``)."""
+        return encode_prompt_ensemble(self, names, templates, batch_size)
 
     # ------------------------------------------------------------------------------------------------
     # training controls
@@ -303,8 +356,7 @@ class EvaCLIPModel(nn.Module):
 
     def lock_text_tower(self) -> None:
         """Freeze the whole text tower; ``logit_scale`` stays trainable."""
-        for p in self.text.parameters():
-            p.requires_grad = False
+        self.text_tower.lock()
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Activation checkpointing of the image and text blocks."""

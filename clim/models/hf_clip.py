@@ -11,7 +11,6 @@ the text model's ``config.json`` and tokenizer files are read).
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import os
@@ -30,33 +29,16 @@ from torch import nn
 from . import timm_dense as T
 from .checkpoint import CheckpointError, check_state_dict, is_torchscript_archive, load_clip_state
 from .clip import CLIPModel
-from .hub import hub_snapshot, resolve_pretrained, set_offline_env
+from .hub import (TOKENIZER_FILES, hf_text_download, hf_text_download_hint, hub_snapshot,  # noqa: F401
+                  resolve_pretrained, set_offline_env)
+from .towers.text import HFTextTower
 
 __all__ = ['HFTextCLIPModel', 'TOKENIZER_FILES', 'hf_text_download', 'hf_text_download_hint', 'export_clip_type']
 
 logger = logging.getLogger(__name__)
 
-# A tokenizer folder holds one of these (fast tokenizer, WordPiece vocab, BPE vocab).
-TOKENIZER_FILES = ('tokenizer.json', 'vocab.txt', 'vocab.json')
 # Buffers older transformers persisted in state dicts and current ones rebuild (not weights).
 _HF_DERIVED_SUFFIXES = ('embeddings.position_ids', 'embeddings.token_type_ids')
-
-
-def hf_text_download(repo_id: str) -> str:
-    """The command that puts a text model's config and tokenizer (not its weights) into ``ckpt/``."""
-    return f'hf download {repo_id} config.json vocab.txt tokenizer_config.json --cache-dir ckpt'
-
-
-def hf_text_download_hint(repo_id: str) -> str:
-    """:func:`hf_text_download` as an error-message hint."""
-    return (f'Get it: {hf_text_download(repo_id)} (the text tower\'s config and tokenizer; the weights come '
-            f'with the CLIP file). See ckpt/README.md.')
-
-
-@functools.lru_cache(maxsize=8)
-def _hf_tokenizer(folder: str, context_length: int, kwargs_json: str) -> open_clip.tokenizer.HFTokenizer:
-    # Loading a tokenizer reads and parses its vocab: share one per folder and context length.
-    return open_clip.tokenizer.HFTokenizer(folder, context_length=context_length, **json.loads(kwargs_json))
 
 
 def export_clip_type(path: str | os.PathLike) -> str | None:
@@ -112,32 +94,33 @@ class HFTextCLIPModel(CLIPModel):
         quick_gelu: activation of an open_clip ViT tower (timm towers have their own); None: the config's.
         text_model / tokenizer: hub repo id or folder of the text model's config / tokenizer; default the
             config's ``hf_model_name`` / ``hf_tokenizer_name``.
+        loaded: ``(state_dict, info)`` of ``pretrained`` already read (by :func:`clim.models.build_clip`).
 
     Differences from ``CLIPModel``: the text side is a bidirectional HF encoder, so
     :meth:`encode_pseudo_words` (BARON) is not available; captions are tokenized by this model
     (:attr:`tokenizes_captions`), not by the caption pipeline's BPE ``TokenizeCaption``; exports record
     ``type='HFTextCLIPModel'`` and ``model_cfg`` with the hub repo names, and the registry paths that build
-    CLIPs from a file (``ZooModel``, CLIM, F-ViT's backbone; :func:`clim.models.zoo.clip_cfg_for`) rebuild
+    CLIPs from a file (``ZooModel``, CLIM, F-ViT's backbone; :func:`clim.models.build_clip`) rebuild
     them with this class.
     """
-
-    # The caption pipeline's TokenizeCaption writes open_clip BPE ids; this text tower needs its own
-    # WordPiece ids, so CLIM / CLIP training tokenize the raw captions with :meth:`tokenize` instead.
-    tokenizes_captions = True
 
     def __init__(self, model_cfg: Mapping | None = None, pretrained: str | None = None,
                  key_map: Mapping[str, str] | None = None, quick_gelu: bool | None = None,
                  text_model: str | None = None, tokenizer: str | None = None,
-                 init_cfg: dict | list | None = None) -> None:
+                 init_cfg: dict | list | None = None,
+                 loaded: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None = None) -> None:
         BaseModule.__init__(self, init_cfg)  # CLIPModel.__init__ builds a standard CLIP: not this one
         set_offline_env()
         weights = resolve_pretrained(pretrained) if pretrained else None
-        state, info = None, {}
+        # `loaded`: the file as the factory (clim.models.build_clip) read it, so it is read once.
+        state, info = (dict(loaded[0]), dict(loaded[1])) if loaded is not None else (None, {})
         # Architecture, first found: explicit model_cfg, the CLIM export's own record, the hub snapshot's
         # open_clip_config.json (as CLIPModel: an explicit config wins over the file).
         if model_cfg is not None:
             cfg = copy.deepcopy(dict(model_cfg))
-        elif weights is not None and export_clip_type(weights) is not None:
+        elif info.get('format') == 'clim':
+            cfg = copy.deepcopy(dict(info.get('model_cfg') or {}))
+        elif weights is not None and state is None and export_clip_type(weights) is not None:
             state, info = load_clip_state(weights)
             cfg = copy.deepcopy(dict(info.get('model_cfg') or {}))
         else:
@@ -174,8 +157,8 @@ class HFTextCLIPModel(CLIPModel):
         self.pretrained = weights
         self.checkpoint_format = info.get('format')
         self.checkpoint_meta = info.get('meta', {})
-        self._context_length = int(text_cfg.get('context_length', 77))
-        self._tokenizer_kwargs = json.dumps(text_cfg.get('tokenizer_kwargs') or {}, sort_keys=True)
+        self.text_tower = HFTextTower(self.clip, self.tokenizer_dir, int(text_cfg.get('context_length', 77)),
+                                      text_cfg.get('tokenizer_kwargs'))
 
     def _map_keys(self, state: Mapping[str, torch.Tensor], key_map: Mapping[str, str]) -> dict[str, torch.Tensor]:
         """Rename key prefixes and drop derived HF buffers this transformers version does not persist."""
@@ -215,26 +198,10 @@ class HFTextCLIPModel(CLIPModel):
         return True
 
     @property
-    def embed_dim(self) -> int:
-        """D, the joint embedding dimension."""
-        return int(self.clip.text.output_dim)
-
-    @property
-    def text_width(self) -> int:
-        """Hidden size of the HF text model."""
-        return int(self.clip.text.config.hidden_size)
-
-    @property
     def vision_width(self) -> int:
         """Width of the ViT (channels of ``vit_tokens`` maps)."""
         trunk = self._trunk
         return int(trunk.embed_dim) if trunk is not None else super().vision_width
-
-    @property
-    def context_length(self) -> int:
-        """Tokenizer context length L (the config's, e.g. 256; the HF model accepts up to its
-        ``max_position_embeddings``)."""
-        return self._context_length
 
     @property
     def stride(self) -> int:
@@ -297,45 +264,3 @@ class HFTextCLIPModel(CLIPModel):
         T.check_timm_vit(self.visual)
         stem = [*trunk.patch_embed.parameters(), trunk.cls_token, *trunk.norm_pre.parameters()]
         return [stem, [trunk.pos_embed]] + [list(b.parameters()) for b in trunk.blocks]
-
-    # ------------------------------------------------------------------------------------------
-    # text side
-    # ------------------------------------------------------------------------------------------
-    def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
-        """The model's HF tokenizer at the config's context length.
-
-        Returns:
-            LongTensor (N, L), padded with the pad id, on the model's device.
-        """
-        if isinstance(texts, str):
-            texts = [texts]
-        tok = _hf_tokenizer(str(self.tokenizer_dir), self.context_length, self._tokenizer_kwargs)
-        return tok(list(texts)).to(self.logit_scale.device)
-
-    def encode_text_trimmed(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """``encode_text`` (N, L) -> (N, D) on the columns up to the longest text: padding is masked out
-        of the HF encoder's attention, so dropping all-padding columns changes nothing but the cost."""
-        pad = self.clip.text.config.pad_token_id
-        used = (tokens != pad).any(dim=0).nonzero()
-        length = int(used.max()) + 1 if used.numel() else 1
-        return self.encode_text(tokens[:, :length], normalize=normalize)
-
-    def encode_class_names(self, names: Sequence[str], templates: str | Sequence[str] | None = None,
-                           batch_size: int = 256) -> torch.Tensor:
-        """Prompt-ensemble class embeddings (C, D), L2-normalized (see :meth:`CLIPModel.encode_class_names`)."""
-        if not names:
-            return self.logit_scale.new_zeros(0, self.embed_dim)
-        return super().encode_class_names(names, templates, batch_size)
-
-    def encode_pseudo_words(self, embeds: torch.Tensor, lengths: torch.Tensor | Sequence[int],
-                            normalize: bool = True) -> torch.Tensor:
-        """Not available: BARON's pseudo words feed a causal CLIP text transformer at its last valid
-        position; an HF BERT tower pools a bidirectional [CLS] token instead."""
-        raise NotImplementedError(f'encode_pseudo_words needs a CLIP text transformer; this model\'s text tower '
-                                  f'is {type(self.clip.text.transformer).__name__} (Hugging Face)')
-
-    def lock_text_tower(self) -> None:
-        """Freeze the whole text tower (HF model and projection); ``logit_scale`` stays trainable."""
-        for p in self.clip.text.parameters():
-            p.requires_grad = False
-

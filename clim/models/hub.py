@@ -23,12 +23,28 @@ from .checkpoint import CheckpointError
 __all__ = [
     'HubCacheError', 'OPEN_CLIP_WEIGHT_FILES', 'ckpt_root', 'hub_cache_dirname', 'hub_cache_roots',
     'find_hub_cache', 'snapshot_dir', 'snapshot_file', 'resolve_pretrained', 'set_offline_env', 'hub_snapshot',
+    'TOKENIZER_FILES', 'CLIPSEG_FILES', 'hf_text_download', 'hf_text_download_hint',
 ]
 
 # open_clip's weight-file names in a hub repo, preferred first (open_clip.pretrained: HF_WEIGHTS_NAME
 # and its safetensors alternative).
 OPEN_CLIP_WEIGHT_FILES = ('open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
 _HELP = 'See ckpt/README.md for the expected layout and download commands.'
+# A tokenizer folder holds one of these (fast tokenizer, WordPiece vocab, BPE vocab).
+TOKENIZER_FILES = ('tokenizer.json', 'vocab.txt', 'vocab.json')
+# What a CLIPSeg snapshot must hold: config, weights, tokenizer (preprocessor_config.json is optional).
+CLIPSEG_FILES = (('config.json',), ('model.safetensors', 'pytorch_model.bin'), TOKENIZER_FILES)
+
+
+def hf_text_download(repo_id: str) -> str:
+    """The command that puts a text model's config and tokenizer (not its weights) into ``ckpt/``."""
+    return f'hf download {repo_id} config.json vocab.txt tokenizer_config.json --cache-dir ckpt'
+
+
+def hf_text_download_hint(repo_id: str) -> str:
+    """:func:`hf_text_download` as an error-message hint."""
+    return (f'Get it: {hf_text_download(repo_id)} (the text tower\'s config and tokenizer; the weights come '
+            f'with the CLIP file). See ckpt/README.md.')
 
 
 class HubCacheError(CheckpointError):

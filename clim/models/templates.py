@@ -279,3 +279,36 @@ def encode_vild_class_names(model: _ClassNameEncoder, names: Sequence[str], batc
         for row, i in enumerate(idx):
             rows[i] = emb[row]
     return torch.stack(rows)  # type: ignore[arg-type]
+
+
+class _TextEncoder(Protocol):
+    embed_dim: int
+    logit_scale: torch.Tensor
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor: ...
+
+    def encode_text_trimmed(self, tokens: torch.Tensor, normalize: bool = ...) -> torch.Tensor: ...
+
+
+def encode_prompt_ensemble(model: _TextEncoder, names: Sequence[str], templates: str | Sequence[str] | None = None,
+                           batch_size: int = 256) -> torch.Tensor:
+    """Prompt-ensemble class embeddings: per class the mean of its normalized template embeddings,
+    renormalized (every CLIP class's ``encode_class_names``).
+
+    Args:
+        model: a CLIP with ``tokenize`` / ``encode_text_trimmed`` / ``embed_dim``.
+        names: C class names.
+        templates: ``None``/``'full'`` (80 prompts), ``'short'``, ``'none'`` or strings with one ``{}``.
+        batch_size: prompts per text forward.
+
+    Returns:
+        (C, D) float32, L2-normalized.
+    """
+    temps = get_templates(templates)
+    texts = [t.format(n) for n in names for t in temps]
+    if not texts:
+        return model.logit_scale.new_zeros(0, model.embed_dim, dtype=torch.float32)
+    feats = torch.cat([model.encode_text_trimmed(model.tokenize(texts[i:i + batch_size])).float()
+                       for i in range(0, len(texts), batch_size)])
+    feats = feats.view(len(names), len(temps), -1).mean(dim=1)
+    return torch.nn.functional.normalize(feats, dim=-1)

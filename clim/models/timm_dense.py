@@ -51,8 +51,13 @@ def check_timm_vit(visual: nn.Module) -> nn.Module:
 
 
 def vit_blocks(visual: nn.Module) -> list[nn.Module]:
-    """The transformer blocks of a ViT image tower, open_clip's (``transformer.resblocks``) or a class-token
-    timm trunk's (``trunk.blocks``), in order; raise for any other tower (e.g. a Modified ResNet)."""
+    """The transformer blocks of a ViT image tower, open_clip's (``transformer.resblocks``), a class-token
+    timm trunk's or an EVA-02 trunk's (``trunk.blocks``), in order; raise for any other tower (e.g. a
+    Modified ResNet)."""
+    from timm.models.eva import Eva
+
+    if isinstance(getattr(visual, 'trunk', None), Eva):  # EvaCLIPModel's visual: {'trunk': timm Eva}
+        return list(visual.trunk.blocks)
     if timm_trunk(visual) is not None:
         return list(check_timm_vit(visual).blocks)
     transformer = getattr(visual, 'transformer', None)

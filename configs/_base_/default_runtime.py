@@ -12,6 +12,8 @@ default_hooks = dict(
     visualization=dict(type='DetVisualizationHook'),
     # Generator states in every checkpoint, restored on --resume (clim/engine/rng_state.py).
     rng_state=dict(type='RandomStateHook'),
+    # Logs the gradient-sync mode; per-rank replicas for model_wrapper_cfg.sync='reference' (clim/engine/grad_sync.py).
+    replicas=dict(type='ReplicaCheckpointHook'),
 )
 
 env_cfg = dict(

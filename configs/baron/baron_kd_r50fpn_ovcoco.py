@@ -1,5 +1,5 @@
 # BARON-KD R50-FPN on OV-COCO as the reference runs it (wusize/ovdet
-# baron_kd_faster_rcnn_r50_fpn_syncbn_90kx2; /work/shared/spec/baron_kd.md). 34.0 (paper) / 34.6 (code)
+# baron_kd_faster_rcnn_r50_fpn_syncbn_90kx2). 34.0 (paper) / 34.6 (code)
 # novel AP50. Deliberate deviations: docs/reference_parity.md, section "BARON-KD".
 # Weights in ckpt/ (offline): clip_vitb32.pth (state_dict of the OpenAI ViT-B/32) and the SoCo* R50-FPN
 # initialisation res50_fpn_soco_star_400.pth. Class embeddings: the reference's "attn12" file of the 80 classes.

@@ -3,7 +3,7 @@
 #   python tools/prepare_ov_lvis.py --train data/lvis_v1/annotations/lvis_v1_train.json \
 #       --val data/lvis_v1/annotations/lvis_v1_val.json --out-dir data/lvis_v1/annotations
 #   python tools/gen_text_embeddings.py --model-name ViT-B-16 --pretrained ckpt/ViT-B-16.pt \
-#       --class-file data/lvis_v1/annotations/lvis_v1_classes.txt --out data/lvis_v1/lvis_v1_1203_vitb16.npy
+#       --classes lvis_v1 --templates vild --out data/lvis_v1/lvis_v1_1203_vitb16.npy
 #   tools/dist_train.sh configs/fvit/fvit_vitb16_ovlvis.py 4 --amp
 # Headline metric: ov_lvis/segm_APr (mask AP of the 337 rare classes).
 _base_ = [

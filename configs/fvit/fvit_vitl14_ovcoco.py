@@ -9,5 +9,5 @@ model = dict(
         clip_cfg=dict(model_name='ViT-L-14', quick_gelu=True, pretrained='ckpt/ViT-L-14.pt'),
         # The ViT-B/16 choice (3, 5, 7, 11) of 12 blocks, scaled to 24 blocks.
         out_indices=(7, 11, 15, 23)),
-    neck=dict(in_channels=[clip_width] * 4),
+    neck=[dict(_base_.model.neck[0], in_channels=clip_width), dict(_base_.model.neck[1], in_channels=[clip_width] * 4)],
     roi_head=dict(bbox_head=dict(class_embeddings='data/ov_coco/ov_coco_80_vitl14_vild.npy')))

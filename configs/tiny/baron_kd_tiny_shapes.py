@@ -3,7 +3,7 @@
 # and text encoder, 2 words per region, small images and queues, no SoCo init, no AMP, so a few CPU
 # iterations run in seconds. The KD source is the val split (its novel boxes dropped): images the
 # detection source never shows. Paths are relative to the working directory:
-#   python -m ovdet.datasets.synthetic --out data/shapes --num-train 8 --num-val 4
+#   python -m ovd_demo.shapes --out data/shapes --num-train 8 --num-val 4
 #   ckpt/tiny_clip.pt: a CLIPModel checkpoint of `tiny_clip_cfg` (e.g. clim.models.save_clip_checkpoint)
 #   data/shapes/shapes_tiny_attn12.npy: "attn12" embeddings of the 10 class names from that CLIP
 #   python tools/train.py configs/tiny/baron_kd_tiny_shapes.py --work-dir work_dirs/baron_kd_tiny_shapes

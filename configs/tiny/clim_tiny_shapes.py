@@ -1,6 +1,6 @@
 # Tiny CLIM on the synthetic shapes benchmark: the real-scale bases with a tiny CLIP (tests/conftest.py
 # TINY_CLIP_CFG), 64 px images, mosaics resized to 128, a few CPU iterations. Deterministic (seed 0).
-#   python -m ovdet.datasets.synthetic --out data/shapes --num-train 64 --num-val 8
+#   python -m ovd_demo.shapes --out data/shapes --num-train 64 --num-val 8
 #   python tools/train.py configs/tiny/clim_tiny_shapes.py --work-dir work_dirs/clim_tiny_shapes
 # From a pre-trained tiny CLIP (configs/tiny/clip_pretrain_tiny_shapes.py):
 #   --cfg-options model.clip.pretrained=work_dirs/clip_pretrain_tiny_shapes/clip_latest.pt

@@ -1,4 +1,5 @@
-# configs/tiny/clim_tiny_shapes.py with precomputed caption features (see configs/clim/clim_vitb16_coco_text_features.py):
+# configs/tiny/clim_tiny_shapes.py with precomputed caption features
+# (see configs/clim/clim_vitb16_coco_text_features.py):
 #   python tools/precompute_caption_features.py configs/tiny/clim_tiny_shapes.py \
 #       --out work_dirs/clim_tiny_shapes/caption_features.pt
 #   python tools/train.py configs/tiny/clim_tiny_shapes_text_features.py

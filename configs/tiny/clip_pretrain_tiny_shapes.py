@@ -1,6 +1,6 @@
 # Plain CLIP contrastive pre-training of the tiny CLIP from scratch on the shapes captions (both towers
-# train): the first stage of the embedded demo, before CLIM refinement (configs/tiny/clim_tiny_shapes.py).
-#   python -m ovdet.datasets.synthetic --out data/shapes --num-train 2000 --num-val 200
+# train): the first stage of the demo (ovd_demo), before CLIM refinement (configs/tiny/clim_tiny_shapes.py).
+#   python -m ovd_demo.shapes --out data/shapes --num-train 2000 --num-val 200
 #   python tools/train.py configs/tiny/clip_pretrain_tiny_shapes.py --work-dir work_dirs/clip_pretrain_tiny_shapes
 # Exports work_dirs/clip_pretrain_tiny_shapes/clip_latest.pt (no ensembling: alpha=1).
 _base_ = ['./clim_tiny_shapes.py']

@@ -1,7 +1,7 @@
 # Tiny CLIPSelf (image patches) on the synthetic shapes benchmark: the real-scale bases with a tiny CLIP
 # (tests/helpers.py TINY_CLIP_CFG), 64 px crops, student input 128 (an 8 x 8 dense map), a few CPU
 # iterations. Deterministic (seed 0).
-#   python -m ovdet.datasets.synthetic --out data/shapes --num-train 12 --num-val 8
+#   python -m ovd_demo.shapes --out data/shapes --num-train 12 --num-val 8
 #   python tools/train.py configs/tiny/clipself_tiny_shapes_patches.py --work-dir work_dirs/clipself_tiny_shapes_patches
 # Region-proposal mode on the same data: configs/tiny/clipself_tiny_shapes_proposals.py.
 _base_ = [

@@ -1,6 +1,7 @@
 # Tiny CLIPSelf in region-proposal mode: configs/tiny/clipself_tiny_shapes_patches.py with the ground-truth boxes of the
 # shapes benchmark as the proposal file (COCO-style images + annotations[bbox], as coco_proposals.json).
-#   python tools/train.py configs/tiny/clipself_tiny_shapes_proposals.py --work-dir work_dirs/clipself_tiny_shapes_proposals
+#   python tools/train.py configs/tiny/clipself_tiny_shapes_proposals.py \
+#       --work-dir work_dirs/clipself_tiny_shapes_proposals
 _base_ = ['./clipself_tiny_shapes_patches.py']
 
 train_pipeline = [

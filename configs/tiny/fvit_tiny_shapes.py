@@ -1,7 +1,7 @@
 # Tiny F-ViT on the synthetic shapes benchmark: the real-scale bases with a tiny CLIP, small images and
 # narrow heads, so a few CPU iterations run in seconds (tests/fvit). Paths are relative to the working
 # directory:
-#   python -m ovdet.datasets.synthetic --out data/shapes --num-train 8 --num-val 4
+#   python -m ovd_demo.shapes --out data/shapes --num-train 8 --num-val 4
 #   ckpt/tiny_clip.pt: a CLIPModel checkpoint of `tiny_clip_cfg` (e.g. clim.models.save_clip_checkpoint)
 #   data/shapes/shapes_tiny.npy: the 10 class names' embeddings from that CLIP (tools/gen_text_embeddings.py)
 #   python tools/train.py configs/tiny/fvit_tiny_shapes.py --work-dir work_dirs/fvit_tiny_shapes
@@ -23,9 +23,9 @@ model = dict(
     backbone=dict(
         clip_cfg=dict(
             _delete_=True, type='CLIPModel', model_cfg={{_base_.tiny_clip_cfg}}, pretrained='ckpt/tiny_clip.pt'),
-        out_indices=(0, 1, 1, 2),
-        norm_cfg=norm_cfg),
-    neck=dict(in_channels=[clip_width] * 4, out_channels=channels, norm_cfg=norm_cfg),
+        out_indices=(0, 1, 1, 2)),
+    neck=[dict(_base_.model.neck[0], in_channels=clip_width, norm_cfg=norm_cfg),
+          dict(_base_.model.neck[1], in_channels=[clip_width] * 4, out_channels=channels, norm_cfg=norm_cfg)],
     rpn_head=dict(in_channels=channels, feat_channels=channels),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=channels),

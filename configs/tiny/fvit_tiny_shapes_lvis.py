@@ -20,9 +20,10 @@ model = dict(
     backbone=dict(
         clip_cfg=dict(
             _delete_=True, type='CLIPModel', model_cfg={{_base_.tiny_clip_cfg}}, pretrained='ckpt/tiny_clip.pt'),
-        out_indices=(0, 1, 1, 2),
-        norm_cfg=norm_cfg),
-    neck=dict(in_channels=[clip_width] * 4, out_channels=channels, stack_times=1, norm_cfg=norm_cfg),
+        out_indices=(0, 1, 1, 2)),
+    neck=[dict(_base_.model.neck[0], in_channels=clip_width, norm_cfg=norm_cfg),
+          dict(_base_.model.neck[1], in_channels=[clip_width] * 4, out_channels=channels, stack_times=1,
+               norm_cfg=norm_cfg)],
     rpn_head=dict(in_channels=channels, feat_channels=channels),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=channels),

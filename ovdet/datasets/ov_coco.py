@@ -205,7 +205,7 @@ if CocoDataset is not None:
         gives ``metainfo=dict(classes=...)``, which then selects and orders the classes, as in
         ``CocoDataset``). The file's ``split`` tags become ``metainfo['base_classes']`` /
         ``metainfo['novel_classes']`` (and ``category_splits``), which :class:`OVCocoMetric` reads. The
-        same class serves OV-COCO and the synthetic shapes benchmark.
+        same class serves OV-COCO and any COCO-format file with ``split`` tags.
         """
 
         METAINFO: dict = {"classes": (), "palette": []}

@@ -1,6 +1,6 @@
 """OV-LVIS split helpers and an LVIS v1 dataset whose images live in the COCO 2017 folders.
 
-OV-LVIS (docs: /work/shared/spec/ov_lvis.md): LVIS v1's 1203 categories are tagged by training-image
+OV-LVIS (the references' split): LVIS v1's 1203 categories are tagged by training-image
 count, ``frequency`` r (rare) / c (common) / f (frequent). Novel = the rare ones; base = c + f. The
 train split drops every rare annotation and keeps everything else (images, categories with their
 counts, the per-image ``neg_category_ids`` / ``not_exhaustive_category_ids``); val is LVIS v1 val as is.

@@ -1,9 +1,9 @@
 """OV-COCO box metric: novel / base / all AP50 from one COCOeval run.
 
-Protocol (docs: /work/shared/spec/ov_coco.md): per-category AP at IoU 0.5, 101-point interpolated
+Protocol (the OV-COCO evaluation of the references): per-category AP at IoU 0.5, 101-point interpolated
 precision, maxDets 100, area "all", from a single COCOeval over the val set; a category with no
 ground truth is left out of a mean. Base / novel membership comes from the annotation file's
-category ``split`` tags (written by ``tools/prepare_ov_coco.py`` and the synthetic generator) or from
+category ``split`` tags (as ``tools/prepare_ov_coco.py`` writes them) or from
 ``novel_classes`` / ``base_classes`` in the config.
 """
 from __future__ import annotations

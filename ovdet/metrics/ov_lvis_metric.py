@@ -1,26 +1,21 @@
 """OV-LVIS metric: mask and box AP, APr / APc / APf through the official ``lvis`` package (LVISEval).
 
-Protocol (docs: /work/shared/spec/ov_lvis.md): federated LVIS evaluation, at most 300 detections per
+Protocol (the OV-LVIS evaluation of the references): federated LVIS evaluation, at most 300 detections per
 image (highest scores kept), IoU 0.50:0.05:0.95, 101 recall points; a detection of class c in image I
 is scored only if I has a ground-truth c or c is in I's ``neg_category_ids``; unmatched detections
 of I's ``not_exhaustive_category_ids`` are ignored. AP = mean over categories with ground truth;
 APr / APc / APf over the val json's frequency groups. The headline is mask APr (``segm_APr``).
 
-``lvis`` 0.5.3 (2020) calls ``np.float``, which numpy 1.24 removed: ``LVISEval.accumulate`` raises
-``AttributeError: module 'numpy' has no attribute 'float'`` on numpy 2 (tests/lvis/test_lvis_metric.py
-shows it). :func:`import_lvis` points ``lvis.eval``'s ``np`` at numpy plus the old aliases; numpy
-itself is left untouched, and no ``lvis`` code is copied.
+``lvis`` 0.5.3 (2020) comes through :mod:`ovdet.metrics.lvis_api`, which contains its import-time
+logging setup and patches around what breaks on numpy 2 and Python 3.13.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
 import os
 import os.path as osp
-import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -30,57 +25,12 @@ from mmengine.logging import MMLogger
 from mmdet.registry import METRICS
 
 from ..datasets.ov_lvis import check_lvis
+from .lvis_api import import_lvis, quiet_lvis_loggers
 
 __all__ = ['OVLVISMetric', 'import_lvis', 'LVIS_SUMMARY_KEYS']
 
 # What LVISEval.summarize reports as AP (AR keys are left out).
 LVIS_SUMMARY_KEYS: tuple[str, ...] = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc', 'APf')
-# The scalar aliases numpy 1.24 removed; lvis 0.5.3 uses np.float.
-_REMOVED_NUMPY_ALIASES = {'float': float, 'int': int, 'bool': bool, 'object': object}
-
-
-class _NumpyWithRemovedAliases(types.ModuleType):
-    """numpy as seen by ``lvis.eval``: every attribute is numpy's, plus the removed aliases."""
-
-    def __init__(self) -> None:
-        super().__init__('numpy')
-        for name, value in _REMOVED_NUMPY_ALIASES.items():
-            setattr(self, name, value)
-
-    def __getattr__(self, name: str):
-        return getattr(np, name)
-
-
-def import_lvis(patch_numpy: bool = True) -> tuple[type, type, type]:
-    """``(LVIS, LVISResults, LVISEval)`` from the installed ``lvis`` package.
-
-    With ``patch_numpy`` (and a numpy without ``np.float``), ``lvis.eval`` gets a numpy whose removed
-    aliases are back (see the module doc). Raises ImportError with the install command if ``lvis`` is
-    missing."""
-    try:
-        import lvis.eval as lvis_eval
-        from lvis import LVIS, LVISEval, LVISResults
-    except ImportError as e:
-        raise ImportError('OVLVISMetric needs the official LVIS API: pip install lvis==0.5.3 '
-                          f'(requirements/runtime.txt); import failed: {e}') from None
-    if patch_numpy and not hasattr(np, 'float') and not isinstance(lvis_eval.np, _NumpyWithRemovedAliases):
-        lvis_eval.np = _NumpyWithRemovedAliases()
-    return LVIS, LVISResults, LVISEval
-
-
-@contextlib.contextmanager
-def _quiet_lvis_loggers() -> Iterator[None]:
-    # LVISResults warns "Assuming user provided the results in correct format." on every in-memory
-    # result list (the list is ours and well-formed); LVISEval logs progress at INFO.
-    loggers = [logging.getLogger(n) for n in ('lvis.results', 'lvis.eval', 'lvis.lvis')]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for lg, lvl in zip(loggers, levels):
-            lg.setLevel(lvl)
 
 
 @METRICS.register_module()
@@ -132,7 +82,7 @@ class OVLVISMetric(BaseMetric):
                                     'json, see data/README.md)')
         with get_local_path(ann_file, backend_args=backend_args) as local_path:
             try:
-                with _quiet_lvis_loggers():
+                with quiet_lvis_loggers():
                     self._lvis_gt = LVIS(local_path)
             except json.JSONDecodeError as e:
                 raise ValueError(f'{ann_file} is not valid JSON: {e.msg} at line {e.lineno}') from None
@@ -204,7 +154,7 @@ class OVLVISMetric(BaseMetric):
         _, LVISResults, LVISEval = import_lvis()
         if not dets:
             return None
-        with _quiet_lvis_loggers():
+        with quiet_lvis_loggers():
             lvis_dt = LVISResults(self._lvis_gt, dets, max_dets=self.max_dets)
             ev = LVISEval(self._lvis_gt, lvis_dt, iou_type)
             ev.params.img_ids = sorted(int(i) for i in img_ids)

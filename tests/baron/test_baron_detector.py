@@ -27,7 +27,7 @@ def test_reference_config_settings() -> None:
     assert head.num_classes == 80 == len(base.val_dataloader.dataset.metainfo.classes)
     assert sum(head.class_weights) == 48 and head.class_weights[base.coco_classes.index('traffic light')] == 0
     assert base.coco_classes[:3] == ('person', 'bicycle', 'car') and base.coco_classes[-1] == 'toothbrush'
-    assert m.teacher.model_name == 'ViT-B-32' and m.single_mask == 'reference'
+    assert m.teacher.model_name == 'ViT-B-32' and m.single_mask == 'reference' and m.bag_mask == 'reference'
     assert m.boxes_cache.start_calls == 20000 and m.test_cfg.rcnn.score_thr == 0.01
     dl = base.train_dataloader
     assert dl.batch_size == 4 and dl.batch_sampler.per_source == (2, 2)

@@ -108,6 +108,47 @@ def test_single_region_box_ids_reference_doubling_and_exact() -> None:
     assert len(set(single_region_box_ids(props, cells, 'exact').tolist())) == 90
 
 
+def _group(cells, n_orders, proposal):
+    from ovdet.models.baron import BagGroup
+
+    boxes = torch.zeros(len(cells), 4)
+    return BagGroup(boxes=boxes, cells=torch.tensor(cells), spanned=torch.zeros(4), norm_boxes=boxes,
+                    orders=[list(range(len(cells)))] * n_orders, proposal=proposal)
+
+
+def test_bag_sequence_ids_reference_digit_strings_and_exact() -> None:
+    from ovdet.models.baron import bag_sequence_ids, group_digit_id
+
+    assert group_digit_id([0, 4, 5]) == 540 and group_digit_id([4]) == 4 and group_digit_id([4, 8, 1]) == 841
+    # image 0: proposal 0 has groups {4, 5} (2 orderings) and {4} (1); proposal 1 has {3, 4, 7} (2)
+    # image 1: proposal 0 has {4} (1)
+    groups = [[_group([4, 5], 2, 0), _group([4], 1, 0), _group([3, 4, 7], 2, 1)], [_group([4], 1, 0)]]
+    # image 0: 54, 54, 4; start = 54 + 1 = 55; 743 + 55 = 798 (x2); image max 798 -> batch start 799
+    # image 1: 4 + 799 = 803
+    assert bag_sequence_ids(groups, 'reference').tolist() == [54.0, 54.0, 4.0, 798.0, 798.0, 803.0]
+    assert bag_sequence_ids(groups, 'exact').tolist() == [0, 0, 1, 2, 2, 3]
+    # float32 collisions: 40 proposals of groups {4, 5, 8} and {4, 5, 6, 8}; each proposal adds 8654 + 1
+    # to the offset, so the digit ids 854 and 8654 of a proposal stay apart, but groups {0, 4} (40)
+    # and {1, 4} (41) of a later proposal become equal once the offset passes 2**24
+    big = [[g for p in range(2000) for g in (_group([4, 5, 6, 8], 1, p), _group([0, 4], 1, p),
+                                             _group([1, 4], 1, p))]]
+    ref = bag_sequence_ids(big, 'reference')
+    exact_ids = []
+    start = 0
+    for _ in range(2000):
+        exact_ids += [8654 + start, 40 + start, 41 + start]
+        start += 8655
+    # by hand: the exact integers rounded to float32 (spacing 2 from 2**24 on, so some 40 + start and
+    # 41 + start of one proposal round to one float)
+    hand = torch.tensor(exact_ids, dtype=torch.float64).float()
+    assert torch.equal(ref, hand)
+    assert ref[1] != ref[2]  # early proposals: distinct
+    collide = (ref[1::3] == ref[2::3]).nonzero().flatten()
+    assert len(collide) > 0 and collide.min() * 8655 > 2 ** 24 - 8655
+    ex = bag_sequence_ids(big, 'exact')
+    assert (ex[:, None] == ex[None]).sum().item() == len(ex)
+
+
 def test_sine_box_code_by_hand() -> None:
     box = torch.tensor([[0.1, 0.2, 0.5, 0.9]])  # cx 0.3, cy 0.55, w 0.4, h 0.7
     code = sine_box_code(box)

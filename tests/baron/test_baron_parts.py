@@ -9,7 +9,7 @@ import pytest
 import torch
 
 
-def test_rpn_objectness_reads_the_detached_map(tiny_cfg) -> None:
+def test_rpn_objectness_reads_the_detached_shared_conv(tiny_cfg) -> None:
     from mmdet.registry import MODELS
 
     cfg = tiny_cfg.model.rpn_head.copy()
@@ -19,10 +19,16 @@ def test_rpn_objectness_reads_the_detached_map(tiny_cfg) -> None:
     cls, reg = head.forward_single(x)
     cls.sum().backward()
     assert x.grad is None and head.rpn_conv.weight.grad is None and head.rpn_reg.weight.grad is None
-    assert head.cls_conv.weight.grad.abs().sum() > 0 and head.rpn_cls.weight.grad.abs().sum() > 0
+    assert head.rpn_cls[0].weight.grad.abs().sum() > 0 and head.rpn_cls[2].weight.grad.abs().sum() > 0
     reg.sum().backward()
     assert x.grad.abs().sum() > 0 and head.rpn_conv.weight.grad.abs().sum() > 0
-    assert head.cls_conv.weight.shape[-1] == 3  # objectness has its own 3x3 conv
+    # by hand: objectness = 1x1(relu(3x3(relu(rpn_conv(x))))), the reference's layer names
+    with torch.no_grad():
+        shared = torch.relu(head.rpn_conv(x))
+        hand = head.rpn_cls[2](torch.relu(head.rpn_cls[0](shared)))
+        torch.testing.assert_close(cls, hand)
+        torch.testing.assert_close(reg, head.rpn_reg(shared))
+    assert head.rpn_cls[0].weight.shape[-1] == 3 and head.rpn_cls[0].in_channels == cfg.feat_channels
 
 
 @pytest.fixture

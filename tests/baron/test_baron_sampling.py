@@ -31,10 +31,20 @@ def test_directions_near_borders_are_zeroed_at_gap_over_size_0_2() -> None:
     # the configured cut-off 0.3 with interval -0.1 is 0.2 in effect: a gap of 0.25 sizes is kept
     p = neighbour_probabilities(torch.tensor([12.5, 100.0, 62.5, 150.0]), (300, 200))
     assert p[1, 0] == pytest.approx(0.3)
+    # ... but the test runs in float32, as in the reference: a gap of exactly 0.2 sizes (10 / 50) is
+    # not > float32(0.3 - 0.1) = 0.20000000298, so that direction is zeroed
+    p = neighbour_probabilities(torch.tensor([10.0, 100.0, 60.0, 150.0]), (300, 200))
+    assert p[1, 0] == 0.0 and p[0, 0] == 0.0 and p[1, 2] == pytest.approx(0.3)
+    # a gap of 0.2000000095 sizes: > 0.3 - 0.1 in float64, but float32(0.2000000095) == float32(0.2): zeroed
+    box = torch.tensor([1.0000001192092896, 100.0, 6.000000476837158, 105.0])
+    assert box[0].item() / (box[2].item() - box[0].item()) > 0.3 - 0.1
+    p = neighbour_probabilities(box, (300, 200))
+    assert p[1, 0] == 0.0 and p[1, 2] == pytest.approx(0.3)
 
 
 def test_grid_cells_overlap_the_centre_by_a_tenth() -> None:
     cells = grid_cells(torch.tensor([100.0, 50.0, 140.0, 70.0]))  # w 40, h 20: shifts 36 and 18
+    assert cells.dtype == torch.float32
     assert torch.equal(cells[4], torch.tensor([100.0, 50.0, 140.0, 70.0]))
     torch.testing.assert_close(cells[0], torch.tensor([64.0, 32.0, 104.0, 52.0]))  # (r0, c0): (-36, -18)
     torch.testing.assert_close(cells[5], torch.tensor([136.0, 50.0, 176.0, 70.0]))  # right
@@ -51,7 +61,7 @@ def test_groups_follow_bernoulli_draws_and_orderings_follow_python_random() -> N
     g = torch.Generator().manual_seed(5)
     rng = random.Random(3)
     seen, expected = set(), []
-    while len(expected) < 3:  # n = 9 cells with p > 0 -> min(3, 9!) groups
+    while len(expected) < 3:  # n = 8 neighbours with p > 0 -> min(3, 8!) groups
         draw = torch.bernoulli(probs, generator=g)
         key = tuple(draw.tolist())
         if key in seen:
@@ -60,8 +70,7 @@ def test_groups_follow_bernoulli_draws_and_orderings_follow_python_random() -> N
         cells = draw.nonzero().flatten()
         orders = []
         while len(orders) < min(math.factorial(len(cells)), 2):
-            perm = list(range(len(cells)))
-            rng.shuffle(perm)
+            perm = rng.sample(list(range(len(cells))), len(cells))  # the reference's draw
             if perm not in orders:
                 orders.append(perm)
         expected.append((cells.tolist(), orders))
@@ -76,19 +85,28 @@ def test_groups_follow_bernoulli_draws_and_orderings_follow_python_random() -> N
 
 
 def test_group_count_is_n_factorial_capped_and_cells_are_clamped() -> None:
-    # a box filling the image corner: only right / down (and their corner) have p > 0 -> n = 4 -> 3 groups
+    # a box filling the image corner: only right / down (and their corner) have p > 0 -> n = 3 neighbours
+    # -> min(3, 3!) = 3 groups
     box = torch.tensor([0.0, 0.0, 50.0, 50.0])
     groups = NeighbourhoodSampler().groups_of(box, (100, 100), generator=torch.Generator().manual_seed(0),
                                               rng=random.Random(0))
     assert len(groups) == 3
     assert all(set(gr.cells.tolist()) <= {4, 5, 7, 8} for gr in groups)
-    # a box with a single usable neighbour: n = 2 -> 2! = 2 groups ({centre}, {centre, right})
+    # a box with a single usable neighbour: n = 1 neighbour (the centre is not counted) -> 1! = 1 group,
+    # the first Bernoulli draw: {centre} or {centre, right}
     box = torch.tensor([0.0, 0.0, 50.0, 100.0])  # tall (p_lr = 0.3), touches top / bottom / left
-    groups = NeighbourhoodSampler().groups_of(box, (100, 200), generator=torch.Generator().manual_seed(0),
-                                              rng=random.Random(0))
-    assert sorted(gr.cells.tolist() for gr in groups) == [[4], [4, 5]]
-    single = [gr for gr in groups if gr.cells.tolist() == [4]][0]
-    assert single.orders == [[0]]  # 1! = 1 ordering
+    for seed in range(6):
+        groups = NeighbourhoodSampler().groups_of(box, (100, 200), generator=torch.Generator().manual_seed(seed),
+                                                  rng=random.Random(0))
+        first = torch.bernoulli(neighbour_probabilities(box, (100, 200)).flatten(),
+                                generator=torch.Generator().manual_seed(seed)).nonzero().flatten().tolist()
+        assert [gr.cells.tolist() for gr in groups] == [first]
+        # min(k!, 2) orderings
+        assert sorted(groups[0].orders) == ([[0]] if first == [4] else [[0, 1], [1, 0]])
+    # no usable neighbour: 0! = 1 group, the proposal alone
+    groups = NeighbourhoodSampler().groups_of(torch.tensor([0.0, 0.0, 100.0, 100.0]), (100, 100),
+                                              generator=torch.Generator().manual_seed(0), rng=random.Random(0))
+    assert [gr.cells.tolist() for gr in groups] == [[4]]
     # clamping: the right cell of a box near the right border is cut at the image edge
     box = torch.tensor([130.0, 40.0, 180.0, 90.0])  # right gap 20 / 50 = 0.4 -> right kept
     groups = NeighbourhoodSampler().groups_of(box, (200, 200), generator=torch.Generator().manual_seed(1),
@@ -126,6 +144,17 @@ def test_gt_joins_before_filter_and_nms() -> None:
     assert torch.equal(out, thin_gt) and s.tolist() == [1.0]
     out, _ = select_kd_proposals(boxes, scores * 0.5, img, None)
     assert torch.equal(out, boxes[:1])
+    # the GT is appended (reference order): a proposal at score 1 that fails the shape wins the argmax tie
+    thin = torch.tensor([[0.0, 50.0, 95.0, 55.0]])
+    out, _ = select_kd_proposals(thin, torch.ones(1), img, thin_gt)
+    assert torch.equal(out, thin)
+    # the area test is mmdet's iof against the image box [0, 0, w - 1, h - 1]: 10 x 9.95 = 99.5 px is
+    # 99.5 / 99^2 = 0.01015 > 0.01 of it (but 0.00995 of w * h)
+    small = torch.tensor([[20.0, 20.0, 30.0, 29.95]])
+    out, _ = select_kd_proposals(small, torch.tensor([0.9]), img, None, nms_thr=0.5)
+    assert torch.equal(out, small)
+    out, _ = select_kd_proposals(torch.cat([small, boxes[3:4]]), torch.tensor([0.9, 0.95]), img, None)
+    assert len(out) == 2
 
 
 def test_bag_rows_flatten_every_box_of_every_ordering() -> None:

@@ -153,3 +153,42 @@ def test_attn12_vild_recipe_uses_the_63_prompts(clip) -> None:
     assert any(p.startswith('This is a ') for p in prompts)
     torch.testing.assert_close(attn12_vild_class_embeddings(clip, ['traffic_light']),
                                attn12_class_embeddings(clip, [prompts]))
+
+
+def test_gen_text_embeddings_writes_attn12_next_to_the_projected_file(baron_workspace, tmp_path) -> None:
+    import importlib.util
+
+    import numpy as np
+
+    from baron_test_utils import REPO_ROOT
+    from clim.models import CLIPModel
+    from ovdet.models.baron import attn12_vild_class_embeddings
+
+    spec = importlib.util.spec_from_file_location('gen_text_embeddings_tool',
+                                                  REPO_ROOT / 'tools' / 'gen_text_embeddings.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    names = tmp_path / 'names.txt'
+    names.write_text('traffic_light\napple\n')
+    out = tmp_path / 'emb' / 'tiny_hand_craft.npy'
+    tool.main(['--pretrained', str(baron_workspace['clip_ckpt']), '--class-file', str(names), '--templates', 'vild',
+               '--attn12', '--out', str(out)])
+    clip = CLIPModel(pretrained=str(baron_workspace['clip_ckpt'])).eval()
+    with torch.no_grad():
+        expected = attn12_vild_class_embeddings(clip, ['traffic_light', 'apple'])
+    got = np.load(out.with_name('tiny_hand_craft_attn12.npy'))
+    assert got.shape == (2, clip.text_width) and got.dtype == np.float32
+    torch.testing.assert_close(torch.from_numpy(got), expected)
+    projected = np.load(out)  # the projected file is still written, in the joint space
+    assert projected.shape == (2, clip.embed_dim)
+
+
+def test_word_dropout_without_a_generator_is_the_references_dropout_call() -> None:
+    from ovdet.models.baron import word_keep_mask
+
+    torch.manual_seed(11)
+    keep = word_keep_mask(500, 6, 0.5)
+    torch.manual_seed(11)
+    ref = F.dropout(torch.ones(500, 6), p=0.5, training=True) > 0  # the reference's draw
+    ref[~ref.any(1), 0] = True
+    assert torch.equal(keep, ref)

@@ -108,7 +108,7 @@ def test_openai_style_clim_still_takes_pipeline_tokens(tiny_clip_cfg: dict) -> N
 @pytest.fixture(scope='module')
 def caption_shapes(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """32 train images (one 2x2 + 3x3 + 4x4 mosaic group + 3 singles) and 4 val images, 64 px."""
-    from ovdet.datasets.synthetic import generate_shapes_dataset
+    from ovd_demo.shapes import generate_shapes_dataset
 
     return generate_shapes_dataset(tmp_path_factory.mktemp('hf_clim_shapes'), num_train=32, num_val=4,
                                    image_size=64, seed=0)
@@ -167,11 +167,12 @@ def test_clim_trains_and_exports_hf_clip(hf_clip: dict, caption_shapes: dict, tm
         state = model.clip.state_dict()
         assert state.keys() == exported.keys() and all(torch.equal(state[k], v) for k, v in exported.items())
     backbone = MODELS.build(dict(type='CLIPViTBackbone', clip_cfg=dict(base_clip, pretrained=str(latest)),
-                                 out_indices=(0, 1, 1, 2), norm_cfg=dict(type='BN')))
+                                 out_indices=(0, 1, 1, 2)))
+    pyramid = MODELS.build(dict(type='SimplePyramid', in_channels=backbone.out_channels, norm_cfg=dict(type='BN')))
     state = backbone.clip.clip.state_dict()
     assert all(torch.equal(state[k], v) for k, v in exported.items())
     with torch.no_grad():
-        maps = backbone(torch.randn(1, 3, 64, 64))
+        maps = pyramid.eval()(backbone(torch.randn(1, 3, 64, 64)))
     assert [tuple(m.shape[-2:]) for m in maps] == [(16, 16), (8, 8), (4, 4), (2, 2)]
     with pytest.raises(NotImplementedError, match='standard open_clip'):  # why the dispatch is needed
         CLIPModel(pretrained=str(latest))
@@ -216,7 +217,7 @@ def test_fvit_train_step_and_predict_on_hf_clip(hf_clip: dict, tmp_path: Path) -
     assert not any(p.requires_grad for p in backbone.clip.parameters())
     opt = torch.optim.SGD(params, lr=0.1)
     total.backward()
-    assert all(p.grad is not None for p in backbone.adapters.parameters())
+    assert all(p.grad is not None for p in model.neck[0].adapters.parameters())
     opt.step()
     assert all(torch.equal(clip_before[k], v) for k, v in backbone.clip.state_dict().items())
 

@@ -134,7 +134,7 @@ def test_gen_text_embeddings_rejects_what_it_cannot_encode(ckpt_dir: Path, capsy
 @pytest.fixture(scope='module')
 def region_shapes(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """4 val images of 64 px with instance regions (the split region recognition reads)."""
-    from ovdet.datasets.synthetic import generate_shapes_dataset
+    from ovd_demo.shapes import generate_shapes_dataset
 
     return generate_shapes_dataset(tmp_path_factory.mktemp('hf_region_shapes'), num_train=1, num_val=4,
                                    image_size=64, seed=0)

@@ -134,7 +134,8 @@ def test_plain_files_pass_through_unchanged(tmp_path: Path) -> None:
 def test_dinov2_original_state_dict_as_backbone(ckpt_dir: Path, tiny_dinov2_state: dict) -> None:
     torch.save(tiny_dinov2_state, ckpt_dir / 'dinov2_vitb14_pretrain.pth')
     backbone = MODELS.build(dict(type='ZooModel', name='dinov2-vit-b-14', out_indices=(0, 1, 2, 3),
-                                 model_kwargs=TINY_DINOV2_KWARGS, norm_cfg=dict(type='BN')))
+                                 model_kwargs=TINY_DINOV2_KWARGS))
+    neck = MODELS.build(dict(type='SimplePyramid', in_channels=backbone.out_channels, norm_cfg=dict(type='BN')))
     torch.testing.assert_close(backbone.vit.state_dict()['blocks.1.attn.qkv.weight'],
                                tiny_dinov2_state['blocks.1.attn.qkv.weight'])
     assert not any(p.requires_grad for p in backbone.vit.parameters())
@@ -143,7 +144,9 @@ def test_dinov2_original_state_dict_as_backbone(ckpt_dir: Path, tiny_dinov2_stat
                                tiny_dinov2_state['blocks.0.mlp.fc1.weight'])
     backbone.eval()
     with torch.no_grad():
-        outs = backbone(torch.randn(1, 3, 64, 96))
+        tokens = backbone(torch.randn(1, 3, 64, 96))
+        outs = neck.eval()(tokens)
+    assert [tuple(o.shape) for o in tokens] == [(1, 64, 64 // 16, 96 // 16)] * 4
     assert [tuple(o.shape) for o in outs] == [(1, 64, 64 // s, 96 // s) for s in (4, 8, 16, 32)]
 
 
@@ -217,9 +220,11 @@ def test_metaclip_configs_build_from_the_hub_cache(ckpt_dir: Path, tiny_clip_sta
     fvit = Config.fromfile(str(repo_root / 'configs/fvit/fvit_metaclip_vitb16_ovcoco.py'))
     fvit.model.backbone.clip_cfg.model_cfg = cfg
     fvit.model.backbone.out_indices = (0, 1, 2, 2)
-    fvit.model.backbone.norm_cfg = fvit.model.neck.norm_cfg = dict(type='BN')
+    pyramid, fpn = fvit.model.neck
+    pyramid.norm_cfg = fpn.norm_cfg = dict(type='BN')
     fvit.model.roi_head.bbox_head.norm_cfg = dict(type='BN')
-    fvit.model.neck.in_channels = [cfg['vision_cfg']['width']] * 4
+    pyramid.in_channels = cfg['vision_cfg']['width']
+    fpn.in_channels = [cfg['vision_cfg']['width']] * 4
     # the config's vocabulary size (all 80 COCO classes, as the reference)
     fvit.model.roi_head.bbox_head.class_embeddings = np.eye(fvit.model.roi_head.bbox_head.num_classes, cfg['embed_dim'],
                                                             dtype=np.float32)
@@ -228,7 +233,8 @@ def test_metaclip_configs_build_from_the_hub_cache(ckpt_dir: Path, tiny_clip_sta
     torch.testing.assert_close(clip.clip.state_dict()['visual.proj'], sd['visual.proj'])
     assert clip.quick_gelu and clip.pretrained.endswith('open_clip_model.safetensors')
     with torch.no_grad():
-        maps, dense = detector.backbone.forward_with_dense(torch.randn(1, 3, 64, 64))
+        tokens, dense = detector.backbone.forward_with_dense(torch.randn(1, 3, 64, 64))
+        maps = detector.neck[0](tokens)
     assert dense.shape == (1, cfg['embed_dim'], 4, 4) and maps[0].shape == (1, 64, 16, 16)
 
     clim_cfg = Config.fromfile(str(repo_root / 'configs/clim/clim_metaclip_vitb16_coco.py'))

@@ -11,7 +11,7 @@ from clim_test_utils import build_tiny_clim
 def clim_shapes(tmp_path_factory) -> dict:
     """A generated shapes benchmark with 64 train images (>= 29 for one mosaic group) and 8 val
     images, 64 x 64. Read-only: copy what you want to modify. Same keys as ``generate_shapes_dataset``."""
-    from ovdet.datasets.synthetic import generate_shapes_dataset
+    from ovd_demo.shapes import generate_shapes_dataset
     return generate_shapes_dataset(tmp_path_factory.mktemp('clim_shapes'), num_train=64, num_val=8,
                                    image_size=64, seed=0)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Imports: this script's folder is on the path (torchrun runs it as a script) and tests.helpers.torchrun
+# puts the repository root on PYTHONPATH.
 
 
 def main(data_path: str, out_dir: str) -> None:

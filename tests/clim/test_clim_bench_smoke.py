@@ -5,7 +5,7 @@ import importlib
 import json
 from pathlib import Path
 
-STEPS = ['clim_text_full', 'clim_text_trimmed', 'clim_precomputed', 'plain']
+STEPS = ['clim_text_full', 'clim_text_trimmed', 'clim_precomputed', 'plain', 'clim_precomputed_upstream_attention']
 
 
 def test_clim_step_benchmark_smoke(tmp_path: Path, repo_root: Path, tiny_clip_cfg: dict) -> None:
@@ -19,6 +19,7 @@ def test_clim_step_benchmark_smoke(tmp_path: Path, repo_root: Path, tiny_clip_cf
     # The three CLIM variants score the same weights: the losses agree (trimmed vs full up to rounding).
     assert summary['loss_diff_trimmed_vs_full'] < 1e-4 and summary['loss_diff_precomputed_vs_trimmed'] < 1e-4
     assert summary['speedup_precomputed_over_text_full'] > 0 and summary['text_forward_trimmed_s'] > 0
+    assert summary['speedup_folded_over_upstream_attention'] > 0
     assert payload['config']['caption_eot_max'] < payload['config']['context_length']
     doc = json.loads(next(tmp_path.glob('clim-step-*.json')).read_text())
     assert doc['benchmark'] == 'clim-step' and doc['config']['amp'] is False

@@ -2,23 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 
 import pytest
+import torch
 
 from clim.engine.cpu_amp import CPUAmpProbe, probe_cpu_bf16
-from clim_test_utils import REPO_ROOT
+from tests.helpers import REPO_ROOT, load_tool
 
 
 def load_train_tool():
-    tools = str(REPO_ROOT / 'tools')
-    if tools not in sys.path:
-        sys.path.insert(0, tools)  # tools/train.py imports its sibling _runner_common
-    spec = importlib.util.spec_from_file_location('train_tool', REPO_ROOT / 'tools' / 'train.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('train')
 
 
 def test_probe_times_both_precisions() -> None:
@@ -81,3 +74,107 @@ def test_detectors_train_in_float32_on_cpu_even_when_bf16_is_forced(monkeypatch,
     assert 'float32 only' in capsys.readouterr().out
     clim_cfg = Config(dict(model=dict(type='CLIM')))
     assert tool.cpu_bf16_wanted(argparse.Namespace(cpu_amp='bf16', launcher='none'), None, clim_cfg) is True
+
+
+def _rng_states() -> tuple:
+    import random
+
+    import numpy as np
+    return torch.random.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _same_rng(a: tuple, b: tuple) -> bool:
+    return torch.equal(a[0], b[0]) and all((x == y).all() if hasattr(x, 'all') else x == y
+                                           for x, y in zip(a[1], b[1])) and a[2] == b[2]
+
+
+class _PrecisionCost:
+    """A clock that advances by a fixed cost per call of a real layer of the model, the cost chosen by the
+    dtype the layer computed in: the timings follow what actually ran (a swap of the two precisions, or a
+    bf16 step that never autocasts, shows in the result)."""
+
+    def __init__(self, layer, fp32_cost: float, bf16_cost: float) -> None:
+        self.now = 0.0
+        self.calls = {torch.float32: 0, torch.bfloat16: 0}
+        self.cost = {torch.float32: fp32_cost, torch.bfloat16: bf16_cost}
+        layer.register_forward_hook(self._hook)
+
+    def _hook(self, module, args, out) -> None:
+        self.calls[out.dtype] += 1
+        self.now += self.cost[out.dtype]
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize('fp32_cost,bf16_cost', [(3.0, 1.0), (1.0, 2.5)])
+def test_training_step_probe_times_the_model_in_both_precisions(tiny_clip_cfg, fp32_cost, bf16_cost) -> None:
+    from clim.engine.cpu_amp import probe_training_step
+    from clim_test_utils import build_tiny_clim, random_batch
+
+    model = build_tiny_clim(tiny_clip_cfg, mosaic_choices=(2,))
+    clock = _PrecisionCost(model.clip.visual.transformer.resblocks[-2].mlp.c_fc, fp32_cost, bf16_cost)
+    probe = probe_training_step(model, random_batch(10), repeats=2, warmup=1, clock=clock)
+    # 1 warm-up + 2 timed steps per precision, each step calling the layer the same number of times
+    assert clock.calls[torch.float32] == clock.calls[torch.bfloat16] > 0
+    per_step = clock.calls[torch.float32] // 3
+    assert probe.fp32_s == pytest.approx(per_step * fp32_cost) and probe.bf16_s == pytest.approx(per_step * bf16_cost)
+    assert probe.bf16_faster is (fp32_cost > 1.05 * bf16_cost)
+    msg = probe.message()
+    assert 'training step of this CLIM (10 inputs of (3, 64, 64), mosaics at 128' in msg
+    assert f'{probe.bf16_s * 1e3:.0f} ms under bf16 autocast vs {probe.fp32_s * 1e3:.0f} ms in float32' in msg
+
+
+def test_training_step_probe_leaves_model_and_rng_as_they_were(tiny_clip_cfg) -> None:
+    import random
+
+    import numpy as np
+
+    from clim.engine.cpu_amp import probe_training_step
+    from clim_test_utils import build_tiny_clim, random_batch
+
+    model = build_tiny_clim(tiny_clip_cfg, mosaic_choices=(2,))
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = random_batch(10)
+
+    def draws() -> tuple:
+        return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)]
+
+    state = (torch.random.get_rng_state(), np.random.get_state(), random.getstate())
+    expected = draws()
+    torch.random.set_rng_state(state[0]), np.random.set_state(state[1]), random.setstate(state[2])
+    probe_training_step(model, data, repeats=1, warmup=0)
+    assert draws() == expected
+    assert not model.training  # the mode it came in
+    assert all(p.grad is None for p in model.parameters())
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_train_tool_probes_the_runner_model_on_a_config_batch(clim_shapes, monkeypatch, capsys, tmp_path) -> None:
+    """tools/train.py's probe: the built model, the first batch of the config's own training dataloader."""
+    import clim.engine.cpu_amp as cpu_amp
+    from mmengine.config import Config
+
+    tool = load_train_tool()
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/tiny/clim_tiny_shapes.py'))
+    cfg.train_dataloader.dataset.data_root = clim_shapes['root'] + '/'
+    cfg.work_dir = str(tmp_path / 'work')
+    seen = {}
+
+    def fake_step_probe(model, batch, **kw):  # the timing itself is tested above; here: what gets timed
+        seen.update(model=model, batch=batch)
+        return CPUAmpProbe(fp32_s=0.2, bf16_s=0.1, what='step')
+
+    monkeypatch.setattr(cpu_amp, 'probe_training_step', fake_step_probe)
+    runner = tool.build_runner(cfg)
+    args = argparse.Namespace(cpu_amp='auto', launcher='none', resume=None)
+    rng = _rng_states()
+    assert tool.cpu_bf16_wanted(args, cfg.work_dir, cfg, probe=tool.training_step_probe(runner, cfg)) is True
+    # loading the batch ran the random crops of the pipeline: training must still draw what it would have
+    assert _same_rng(rng, _rng_states())
+    assert seen['model'] is runner.model
+    assert len(seen['batch']['inputs']) == cfg.train_dataloader.batch_size == 32
+    assert tuple(seen['batch']['inputs'][0].shape) == (3, 64, 64)
+    assert 'step took 100 ms under bf16 autocast vs 200 ms in float32' in capsys.readouterr().out

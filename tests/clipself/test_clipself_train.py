@@ -51,6 +51,8 @@ def test_export_is_the_ensemble_and_loads(full_run):
     assert original and all(k.startswith('visual.transformer.resblocks.') for k in original)
     blob = torch.load(work / 'clip_latest.pt', weights_only=True)
     assert blob['meta']['method'] == 'CLIPSelf' and blob['meta']['epoch'] == 2 and blob['meta']['alpha'] == 0.7
+    assert blob['meta']['grad_sync'] is None  # one process: no sync mode applies
+    assert 'gradient sync: single process' in full_run[1]
     exported = CLIPModel(pretrained=str(work / 'clip_latest.pt')).clip.state_dict()
     changed = 0
     for k, v in exported.items():

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ovdet.datasets.synthetic import SHAPE_BASE_CLASSES, SHAPE_CLASSES, SHAPE_NOVEL_CLASSES
+from ovd_demo.shapes import SHAPE_BASE_CLASSES, SHAPE_CLASSES, SHAPE_NOVEL_CLASSES
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +59,7 @@ def test_config_classes_select_and_order(synthetic_dataset: dict) -> None:
 
 def test_base_only_train_file_with_the_full_label_space(synthetic_dataset: dict) -> None:
     """The detector's label space holds novel classes too; the base-only train file lacks them."""
-    from ovdet.datasets.synthetic import SHAPE_CLASSES, SHAPE_NOVEL_CLASSES
+    from ovd_demo.shapes import SHAPE_CLASSES, SHAPE_NOVEL_CLASSES
 
     ds = _build(synthetic_dataset, "train", test_mode=False, metainfo=dict(classes=SHAPE_CLASSES))
     assert ds.metainfo["classes"] == SHAPE_CLASSES

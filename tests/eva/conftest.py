@@ -36,3 +36,18 @@ def tiny_release_file(tmp_path_factory: pytest.TempPathFactory, tiny_release_sta
     path = tmp_path_factory.mktemp('eva') / 'EVA02_CLIP_tiny.pt'
     torch.save(tiny_release_state, path)
     return path
+
+
+# The tiny EVA with the real BPE vocabulary and the tiny CLIM configs' context length (32), so captions and
+# prompts tokenized by open_clip's tokenizer index its text tower (CLIM / F-ViT / region-eval tests).
+TINY_BPE = dict(TINY, vocab=49408, context=32)
+TINY_BPE_CFG: dict = dict(TINY_CFG, text_cfg=dict(TINY_CFG['text_cfg'], context_length=32, vocab_size=49408))
+
+
+@pytest.fixture(scope='session')
+def tiny_bpe_release_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release-layout file of the tiny EVA with the real vocabulary (``TINY_BPE_CFG``)."""
+    shapes = release_shapes(**{k: v for k, v in TINY_BPE.items() if k != 'heads'})
+    path = tmp_path_factory.mktemp('eva_bpe') / 'EVA02_CLIP_tiny_bpe.pt'
+    torch.save(random_release_state(shapes, seed=1), path)
+    return path

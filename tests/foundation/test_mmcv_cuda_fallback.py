@@ -175,18 +175,8 @@ def _train_and_test(config: str, work_dir: Path) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope='module')
 def detector_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The tiny detector workspace, plus the "attn12" class embeddings configs/tiny/baron_kd_tiny_shapes.py reads."""
-    import numpy as np
-
-    from clim.models import CLIPModel
-    from ovdet.models.baron import attn12_class_embeddings
-
-    ws = make_tiny_detector_workspace(tmp_path_factory.mktemp('fallback_ws'))
-    clip = CLIPModel(pretrained=str(ws['clip_ckpt'])).eval()
-    with torch.no_grad():
-        emb = attn12_class_embeddings(clip, [[f'a photo of a {c}.'] for c in ws['classes']])
-    np.save(ws['root'] / 'data' / 'shapes' / 'shapes_tiny_attn12.npy', emb.numpy())
-    return ws
+    """The tiny detector workspace (with the "attn12" class embeddings configs/tiny/baron_kd_tiny_shapes.py reads)."""
+    return make_tiny_detector_workspace(tmp_path_factory.mktemp('fallback_ws'))
 
 
 # BARON adds batched_nms in its region sampling; one run of it (the comparison is F-ViT's) keeps it short.

@@ -18,7 +18,7 @@ EPOCHS = 3
 @pytest.fixture(scope='module')
 def shapes_64(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """64 train images: two CLIM batches of 32 (>= one 2x2+3x3+4x4 mosaic group) per epoch."""
-    from ovdet.datasets.synthetic import generate_shapes_dataset
+    from ovd_demo.shapes import generate_shapes_dataset
 
     out = tmp_path_factory.mktemp('shapes64')
     generate_shapes_dataset(out, num_train=64, num_val=4, image_size=64, seed=1)

@@ -43,3 +43,17 @@ def tiny_train_batch(cfg, n: int = 2, seed: int = 0) -> dict:
     random.seed(seed)
     np.random.seed(seed)
     return pseudo_collate([dataset[i] for i in range(n)])
+
+
+def to_pre_neck_layout(state_dict: dict) -> dict:
+    """Our F-ViT keys as they were before the pyramid adapters moved into the neck:
+    ``neck.0.adapters.*`` -> ``backbone.adapters.*``, ``neck.1.*`` (the FPN) -> ``neck.*``."""
+    renames = (('neck.0.adapters.', 'backbone.adapters.'), ('neck.1.', 'neck.'))
+    out = {}
+    for k, v in state_dict.items():
+        for new, old in renames:
+            if k.startswith(new):
+                k = old + k[len(new):]
+                break
+        out[k] = v
+    return out

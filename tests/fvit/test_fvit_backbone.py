@@ -1,4 +1,5 @@
-"""The frozen-CLIP backbone: pyramid shapes / strides, dense map, and a CLIP that never changes."""
+"""The frozen-CLIP backbone and its simple-pyramid neck: pyramid shapes / strides, dense map, and a CLIP
+that never changes."""
 from __future__ import annotations
 
 import copy
@@ -8,19 +9,23 @@ import torch
 
 
 def _backbone(clip_cfg: dict, **kwargs):
-    from ovdet.models import CLIPViTBackbone
+    """The tiny CLIP backbone followed by its pyramid neck, as F-ViT chains them."""
+    from ovdet.models import CLIPViTBackbone, SimplePyramid
 
-    return CLIPViTBackbone(clip_cfg=dict(model_cfg=clip_cfg), out_indices=(0, 1, 1, 2),
-                           norm_cfg=dict(type='BN'), **kwargs)
+    backbone = CLIPViTBackbone(clip_cfg=dict(model_cfg=clip_cfg), out_indices=(0, 1, 1, 2), **kwargs)
+    return torch.nn.ModuleDict(dict(backbone=backbone, neck=SimplePyramid(
+        backbone.out_channels, norm_cfg=dict(type='BN'), init_cfg=kwargs.get('init_cfg'))))
 
 
 def test_pyramid_shapes_and_strides_on_non_square_input(tiny_clip_cfg: dict) -> None:
-    backbone = _backbone(tiny_clip_cfg).eval()
+    model = _backbone(tiny_clip_cfg).eval()
+    backbone, neck = model['backbone'], model['neck']
     x = torch.randn(2, 3, 96, 160)
     with torch.no_grad():
-        feats = backbone(x)
-        feats2, dense = backbone.forward_with_dense(x)
-    assert backbone.strides == (4, 8, 16, 32)
+        feats = neck(backbone(x))
+        tokens, dense = backbone.forward_with_dense(x)
+        feats2 = neck(tokens)
+    assert neck.strides == (4, 8, 16, 32)
     assert [tuple(f.shape) for f in feats] == [(2, 64, 96 // s, 160 // s) for s in (4, 8, 16, 32)]
     for a, b in zip(feats, feats2):
         torch.testing.assert_close(a, b)
@@ -35,9 +40,10 @@ def test_pyramid_shapes_and_strides_on_non_square_input(tiny_clip_cfg: dict) -> 
 def test_patch14_clip_keeps_stride16_levels(tiny_clip_cfg: dict) -> None:
     cfg = copy.deepcopy(tiny_clip_cfg)
     cfg['vision_cfg'].update(patch_size=14, image_size=56)
-    backbone = _backbone(cfg).eval()
+    model = _backbone(cfg).eval()
     with torch.no_grad():
-        feats, dense = backbone.forward_with_dense(torch.randn(1, 3, 96, 160))
+        tokens, dense = model['backbone'].forward_with_dense(torch.randn(1, 3, 96, 160))
+        feats = model['neck'](tokens)
     assert [tuple(f.shape[-2:]) for f in feats] == [(24, 40), (12, 20), (6, 10), (3, 5)]
     assert tuple(dense.shape[-2:]) == (6, 10)
 
@@ -47,37 +53,40 @@ def test_clip_is_frozen_eval_and_not_in_the_optimizer(tiny_clip_cfg: dict) -> No
 
     from ovdet.models import TrainableParamsOptimWrapperConstructor
 
-    backbone = _backbone(tiny_clip_cfg)
-    backbone.train()
+    model = _backbone(tiny_clip_cfg)
+    backbone, neck = model['backbone'], model['neck']
+    model.train()
     assert all(not p.requires_grad for p in backbone.clip.parameters())
     assert not any(m.training for m in backbone.clip.modules())
-    assert all(m.training for m in backbone.adapters.modules())
+    assert all(m.training for m in neck.adapters.modules())
 
-    feats = backbone(torch.randn(2, 3, 64, 96))
+    feats = neck(backbone(torch.randn(2, 3, 64, 96)))
     sum(f.square().mean() for f in feats).backward()
     assert all(p.grad is None for p in backbone.clip.parameters())
-    assert all(p.grad is not None for p in backbone.trainable_parameters())
+    assert all(p.grad is not None for p in neck.adapters.parameters())
 
-    adapters = {id(p) for p in backbone.adapters.parameters()}
+    adapters = {id(p) for p in neck.adapters.parameters()}
     clip = {id(p) for p in backbone.clip.parameters()}
     optim_cfg = dict(optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.1))
     for paramwise in (None, dict(norm_decay_mult=0.0)):
-        wrapper = TrainableParamsOptimWrapperConstructor(copy.deepcopy(optim_cfg), paramwise)(backbone)
+        wrapper = TrainableParamsOptimWrapperConstructor(copy.deepcopy(optim_cfg), paramwise)(model)
         handed = {id(p) for g in wrapper.optimizer.param_groups for p in g['params']}
         assert handed == adapters
     # MMEngine's stock constructor would hand the frozen CLIP to the optimizer: why ours exists.
-    stock = DefaultOptimWrapperConstructor(copy.deepcopy(optim_cfg))(backbone)
+    stock = DefaultOptimWrapperConstructor(copy.deepcopy(optim_cfg))(model)
     assert clip <= {id(p) for g in stock.optimizer.param_groups for p in g['params']}
 
 
 def test_init_weights_never_touches_clip(tiny_clip_cfg: dict) -> None:
     xavier = dict(type='Xavier', layer=['Conv2d', 'Linear', 'ConvTranspose2d'])
-    backbone = _backbone(tiny_clip_cfg, init_cfg=xavier)
+    model = _backbone(tiny_clip_cfg, init_cfg=xavier)
+    backbone, neck = model['backbone'], model['neck']
     keys = list(backbone.state_dict())
     clip_before = {k: v.clone() for k, v in backbone.clip.state_dict().items()}
-    adapter_before = backbone.adapters[1].weight.detach().clone()
+    adapter_before = neck.adapters[1].weight.detach().clone()
     backbone.init_weights()
+    neck.init_weights()
     assert list(backbone.state_dict()) == keys
     for k, v in backbone.clip.state_dict().items():
         assert torch.equal(v, clip_before[k]), k
-    assert not torch.equal(backbone.adapters[1].weight, adapter_before)
+    assert not torch.equal(neck.adapters[1].weight, adapter_before)

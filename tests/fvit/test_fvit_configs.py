@@ -27,7 +27,8 @@ def test_recipe(name: str, pretrained: str, quick_gelu: bool) -> None:
     assert head.ensemble == dict(alpha=0.1, beta=0.8, clip_temperature=75.0)
     rcnn = dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)
     assert model.test_cfg.rcnn == rcnn
-    assert model.rpn_head.num_convs == 2 and len(model.neck.in_channels) == 4
+    assert model.rpn_head.num_convs == 2 and [n.type for n in model.neck] == ['SimplePyramid', 'FPN']
+    assert len(model.neck[1].in_channels) == 4 and model.neck[0].in_channels == model.neck[1].in_channels[0]
     assert model.data_preprocessor.mean == [122.7709383, 116.7460125, 104.09373615]
 
     optim = cfg.optim_wrapper

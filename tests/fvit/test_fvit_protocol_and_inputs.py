@@ -1,16 +1,13 @@
 """What a user sees: the OV-COCO metric names its protocol, and a bad image is named, not a TypeError."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fvit_test_utils import REPO_ROOT
 
 from ovdet.datasets.ov_coco import COCO_CATEGORIES, make_ov_coco_val
-
-sys.path.insert(0, str(REPO_ROOT / 'tools'))
+from tests.helpers import REPO_ROOT, load_tool
 
 
 def _coco_val(holding_all: bool) -> dict:
@@ -67,7 +64,7 @@ def test_predictions_of_unevaluated_classes_are_dropped_by_the_metric() -> None:
 
 
 def test_demo_names_an_undecodable_image(tmp_path: Path, capsys) -> None:
-    import demo
+    demo = load_tool('demo')
 
     bad = tmp_path / 'photo.jpg'
     bad.write_text('this is not an image')

@@ -6,13 +6,11 @@ with bias; mmdet's own FPN / RPN / box-head keys) from a random tiny F-ViT, then
 """
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
-from fvit_test_utils import REPO_ROOT
+from fvit_test_utils import to_pre_neck_layout
 
-sys.path.insert(0, str(REPO_ROOT / 'tools'))
+from tests.helpers import load_tool
 
 
 def _build(cfg):
@@ -28,7 +26,8 @@ def _reference_layout(model, bare_stride8: bool) -> dict[str, torch.Tensor]:
     """Our F-ViT's weights renamed the way CLIM's FVLM stores them (no text tower)."""
     visual = 'backbone.clip.clip.visual.'
     ref = {}
-    for k, v in model.state_dict().items():
+    # Ours before the adapters moved into the neck: backbone.adapters.*, the FPN under neck.*.
+    for k, v in to_pre_neck_layout(model.state_dict()).items():
         v = v.clone()
         if k.startswith(visual):
             ref['backbone.visual.' + k[len(visual):]] = v
@@ -70,7 +69,7 @@ def reference_checkpoint(tiny_model_cfg, tmp_path):
 
 @pytest.mark.parametrize('bare_stride8', [True, False])
 def test_reference_layout_converts_with_no_key_left_over(reference_checkpoint, bare_stride8: bool) -> None:
-    import convert_checkpoint
+    convert_checkpoint = load_tool('convert_checkpoint')
 
     from clim.engine.checkpoint_safety import safe_torch_load
 
@@ -99,7 +98,7 @@ def test_reference_layout_converts_with_no_key_left_over(reference_checkpoint, b
 
 
 def test_unexpected_and_missing_keys_are_named(reference_checkpoint, capsys) -> None:
-    import convert_checkpoint
+    convert_checkpoint = load_tool('convert_checkpoint')
 
     model, cfg_file, tmp = reference_checkpoint
     ref = _reference_layout(model, bare_stride8=True)
@@ -115,7 +114,7 @@ def test_unexpected_and_missing_keys_are_named(reference_checkpoint, capsys) -> 
     torch.save({'state_dict': ref}, bad)
     assert convert_checkpoint.main([str(cfg_file), str(bad), str(tmp / 'x.pth')]) == 2
     err = capsys.readouterr().err
-    assert 'missing' in err and 'backbone.adapters.1.weight' in err
+    assert 'missing' in err and 'neck.0.adapters.1.weight' in err
     assert not (tmp / 'x.pth').exists()
 
     ref = _reference_layout(model, bare_stride8=True)

@@ -22,7 +22,7 @@ def _frequency(i: int, name: str) -> str:
 
 
 def shapes_to_lvis(shapes_root: Path, out_root: Path, seed: int = 0) -> dict[str, Path]:
-    """Rewrite a generated shapes dataset (``ovdet.datasets.synthetic``) as LVIS v1 files under
+    """Rewrite a generated shapes dataset (``ovd_demo.shapes``) as LVIS v1 files under
     ``out_root``: ``annotations/lvis_train.json`` (every train object, rare ones included, as LVIS
     train has them) and ``annotations/lvis_val.json``; images moved into COCO-style ``images/train2017``
     / ``images/val2017`` folders named by ``coco_url`` (every other val image lives in ``train2017/``,

@@ -20,7 +20,9 @@ def test_real_config_is_the_reference_recipe() -> None:
 
     cfg = Config.fromfile(str(REAL))
     m = cfg.model
-    assert m.neck.type == 'NASFPN' and m.neck.stack_times == 7 and m.neck.num_outs == 5
+    pyramid, fpn = m.neck  # the simple pyramid, then the NAS-FPN
+    assert pyramid.type == 'SimplePyramid' and pyramid.in_channels == 768
+    assert fpn.type == 'NASFPN' and fpn.stack_times == 7 and fpn.num_outs == 5
     assert m.backbone.clip_cfg.pretrained == 'ckpt/openai_vitb16_cc3m_clim.pt'
     assert m.backbone.clip_cfg.quick_gelu is False  # the reference's GELU quirk
     head = m.roi_head.bbox_head
@@ -37,7 +39,7 @@ def test_real_config_is_the_reference_recipe() -> None:
     assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=128)
     assert cfg.val_evaluator.type == 'OVLVISMetric' and cfg.val_evaluator.max_dets == 300
     tiny = Config.fromfile(str(TINY_LVIS_CONFIG))
-    assert tiny.model.neck.type == 'NASFPN' and tiny.model.roi_head.mask_head.class_agnostic
+    assert tiny.model.neck[1].type == 'NASFPN' and tiny.model.roi_head.mask_head.class_agnostic
 
 
 def test_real_config_fails_fast_without_data(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 detections (boxes and masks), and the numpy-2 patch it needs is needed."""
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -157,3 +158,36 @@ def test_bad_annotation_files_are_named(tmp_path) -> None:
     coco.write_text('{"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}')
     with pytest.raises(LVISFormatError, match='coco.json.*frequency'):
         OVLVISMetric(ann_file=str(coco))
+
+
+@pytest.mark.parametrize('lvis_first', [False, True])
+def test_importing_lvis_leaves_the_root_logger_alone(lvis_first: bool) -> None:
+    """lvis/__init__.py calls logging.basicConfig (a root handler, level WARNING). In a fresh interpreter: our
+    packages then mmdet.evaluation (which imports lvis) leave the root logger as it was; if lvis came first,
+    importing our metrics removes the handler it added."""
+    import subprocess
+    import sys
+
+    code = ('import logging, sys\n'
+            'root = logging.getLogger()\n'
+            'root.setLevel(logging.INFO)\n'
+            + ('import lvis\nassert root.handlers\nroot.setLevel(logging.INFO)\n' if lvis_first else '')
+            + 'import clim, ovdet  # noqa\n'
+            'import mmdet.evaluation  # noqa\n'
+            'from ovdet.metrics.ov_lvis_metric import import_lvis\n'
+            'import_lvis()\n'
+            'assert "lvis" in sys.modules\n'
+            'print("ROOT", len(root.handlers), root.level)\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, n_handlers, level = [ln for ln in proc.stdout.splitlines() if ln.startswith('ROOT')][-1].split()
+    assert (int(n_handlers), int(level)) == (0, logging.INFO), f'root logger: {n_handlers} handlers, level {level}'
+
+
+def test_metric_runs_where_logger_warn_is_gone(random_gt_file, monkeypatch) -> None:
+    """Python 3.13 removed Logger.warn, which LVISResults calls on every in-memory result list."""
+    monkeypatch.delattr(logging.Logger, 'warn', raising=False)
+    gt_path, gt = random_gt_file
+    dets = random_detections(np.random.default_rng(2), gt)
+    out = _run_metric(gt_path, gt, dets, [c['name'] for c in gt['categories']], metric='bbox')
+    assert math.isfinite(out['ov_lvis/bbox_APr'])

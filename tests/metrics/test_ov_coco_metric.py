@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from ovdet.datasets.synthetic import SHAPE_BASE_CLASSES, SHAPE_NOVEL_CLASSES, generate_shapes_dataset
+from ovd_demo.shapes import SHAPE_BASE_CLASSES, SHAPE_NOVEL_CLASSES, generate_shapes_dataset
 from ovdet.metrics import OVCocoMetric, available_backends, per_category_ap50
 from ovdet.metrics.ap50 import resolve_backend
 

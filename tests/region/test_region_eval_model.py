@@ -98,3 +98,29 @@ def test_test_tool_prints_one_table_naming_the_protocol(panoptic_split: dict, tm
         cells = [float(v) for v in row.split()[1:]]
         expect = [metrics[f'region_reference/{kind}_top{k}_{s}'] for s in ('things', 'stuff', 'all') for k in (1, 5)]
         np.testing.assert_allclose(cells, expect, atol=0.006)
+
+
+@pytest.mark.parametrize('mode', ['v2', 'plain'])
+def test_boxes_and_masks_are_scored_on_the_dense_map_of_the_chosen_mode(panoptic_split: dict, mode: str) -> None:
+    from mmdet.registry import MODELS
+    from mmengine.dataset import pseudo_collate
+
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='RegionRecognition', clip=dict(type='CLIPModel', model_cfg=copy.deepcopy(TINY_CLIP_CFG)),
+        classifier=dict(mode=mode, templates='short'),
+        data_preprocessor=dict(type='CLIMDataPreprocessor', pad_size=128, pad_size_divisor=16))).eval()
+    batch = pseudo_collate([region_dataset(panoptic_split, 'clim-ovd')[0]])
+    with torch.no_grad():
+        (s,) = model.test_step(batch)
+        inputs = model.data_preprocessor(copy.deepcopy(batch))['inputs']
+        clip = model.clip
+        text = clip.encode_class_names(list(s.metainfo['classes']), templates='short').float()
+        dense = clip.dense_features(inputs, mode=mode)
+        other = clip.dense_features(inputs, mode='plain' if mode == 'v2' else 'v2')
+        boxes = [s.gt_bboxes.float()]
+        k = s.pred_box_topk.shape[1]
+        expect = (clip.pool_boxes(dense, boxes, normalized=False).float() @ text.t()).topk(k, dim=1).indices
+        assert torch.equal(s.pred_box_topk, expect)
+        # the two maps differ on this model: scoring on the other one would not pass the line above
+        assert not torch.allclose(dense, other)

@@ -1,6 +1,6 @@
 # The synthetic shapes benchmark as a tiny detection dataset (128 px, base boxes for training, all 10
 # classes for testing), shared by the tiny detector configs. Paths are relative to the working directory:
-#   python -m ovdet.datasets.synthetic --out data/shapes --num-train 8 --num-val 4
+#   python -m ovd_demo.shapes --out data/shapes --num-train 8 --num-val 4
 # Detector configs take `num_classes` and `class_weights` from here (as _base_ variables).
 _base_ = ['./ov_coco_detection.py']
 

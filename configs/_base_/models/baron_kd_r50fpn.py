@@ -1,4 +1,4 @@
-# BARON-KD R50-FPN as the reference builds it (/work/shared/spec/baron_kd.md, section 2): R50 + normed FPN
+# BARON-KD R50-FPN as the reference builds it: R50 + normed FPN
 # with trainable SyncBN (nothing frozen, SoCo* init), the RPN with the detached objectness branch, the
 # 4-conv frozen-BN box head with the MLP regressor and the pseudo-word classifier through the frozen CLIP
 # ViT-B/32 text transformer (which is also the KD teacher). Configs set roi_head.bbox_head.class_weights.
@@ -60,12 +60,13 @@ model = dict(
             loss_bbox=dict(type='L1Loss', loss_weight=1.0))),
     teacher=teacher_cfg,
     kd_proposal_cfg=dict(topk=300, score_thr=0.85, nms_thr=0.1, min_ratio=0.25, max_ratio=4.0, min_area_ratio=0.01),
-    sampler_cfg=dict(max_groups=3, max_orders=2, shift=0.9, max_prob=0.3, exponent=3.0, cut_off=0.3, interval=-0.1),
+    sampler_cfg=dict(max_groups=3, max_orders=2, max_prob=0.3, exponent=3.0, cut_off=0.3, interval=-0.1),
     bag_loss=dict(temperature=30.0, loss_weight=1.0, queue_size=1024),
     single_loss=dict(temperature=50.0, loss_weight=0.1, queue_size=1024),
     # start_iter 20000 of the reference counts KD images (2 per step): the cache starts at step 10k
     boxes_cache=dict(start_calls=20000, score_thr=0.85, nms_thr=0.1, max_boxes=300),
     single_mask='reference',  # spec S12; 'exact' is the fix
+    bag_mask='reference',  # spec S2 (float32 group ids); 'exact' is the fix
     fp16_autocast=True,
     soco_checkpoint='ckpt/res50_fpn_soco_star_400.pth',
     test_cfg=dict(rcnn=dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))

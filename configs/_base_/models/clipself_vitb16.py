@@ -16,3 +16,10 @@ model = dict(
     # CLIP mean/std of the full images (already padded black to 1024 in the pipeline) and of the crops.
     data_preprocessor=dict(type='CLIPSelfDataPreprocessor', pad_size=1024, pad_size_divisor=16),
 )
+
+# Distributed runs: 'synced' = DDP averages the gradients (our default). 'reference' = the reference
+# trainer's independent replicas (it calls `model.module`, so DDP never all-reduces): each rank trains its
+# own copy on its shard, rank 0's is checkpointed and exported (docs/reference_parity.md, "gradient sync").
+#   tools/dist_train.sh CONFIG 8 --cfg-options model_wrapper_cfg.sync=reference
+model_wrapper_cfg = dict(type='GradSyncDataParallel', sync='synced', broadcast_buffers=False,
+                         find_unused_parameters=False)

@@ -1,8 +1,6 @@
-# The small CLIP of the embedded demo (open_clip model-config format): 64 px input, patch 8 (an 8x8
-# token grid), 4 blocks of width 128. Pre-trained from scratch on the synthetic captions by the demo.
-# Patch 8 on 64 px rather than patch 16 on 128 px: the same tokens (so the same cost), but a ViT from
-# scratch learns shapes from 8 px patches markedly faster (measured: supervised shape accuracy after
-# 470 steps 37% vs 22%).
+# The small CLIP of the demo (open_clip model-config format): 64 px input, patch 8 (an 8x8 token grid),
+# 4 blocks of width 128. Pre-trained from scratch on the generated shapes' captions by the demo.
+# Why patch 8 on 64 px rather than patch 16 on 128 px (the same tokens, so the same cost): docs/demo.md.
 demo_clip_input = 64
 demo_clip_patch = 8
 demo_clip_width = 128

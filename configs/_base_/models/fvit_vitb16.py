@@ -1,5 +1,5 @@
 # F-ViT (F-VLM recipe as in CLIPSelf / CLIM) on a frozen OpenAI CLIP ViT-B/16.
-# Only the pyramid adapters, FPN, RPN and RoI head train; the CLIP stays bit-identical.
+# Only the neck (pyramid adapters + FPN), RPN and RoI head train; the CLIP stays bit-identical.
 # The classifier is a class text-embedding file (tools/gen_text_embeddings.py); configs that use this
 # base set roi_head.bbox_head.{class_embeddings, num_classes, class_weights} for their dataset.
 
@@ -26,14 +26,13 @@ model = dict(
     backbone=dict(
         type='CLIPViTBackbone',
         clip_cfg=clip_cfg,
-        out_indices=(3, 5, 7, 11),
-        norm_cfg=norm_cfg),
-    neck=dict(
-        type='FPN',
-        in_channels=[clip_width] * 4,
-        out_channels=256,
-        num_outs=5,
-        norm_cfg=norm_cfg),
+        out_indices=(3, 5, 7, 11)),
+    # The stride-16 tokens -> strides 4-32 (transposed convs, identity, max-pool), then the FPN.
+    # Configs that change a width restate both: dict(_base_.model.neck[0], in_channels=...), ...
+    neck=[
+        dict(type='SimplePyramid', in_channels=clip_width, norm_cfg=norm_cfg),
+        dict(type='FPN', in_channels=[clip_width] * 4, out_channels=256, num_outs=5, norm_cfg=norm_cfg),
+    ],
     rpn_head=dict(num_convs=2),  # the rest: two_stage_fpn.py
     roi_head=dict(
         type='FViTRoIHead',

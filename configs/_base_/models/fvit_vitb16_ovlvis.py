@@ -6,15 +6,17 @@ _base_ = ['./fvit_vitb16.py']
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # tools/train.py reverts SyncBN to BN without CUDA
 
 model = dict(
-    neck=dict(
-        _delete_=True,
-        type='NASFPN',
-        in_channels=[768] * 4,
-        out_channels=256,
-        num_outs=5,  # strides 4-32 + one extra level (1x1 conv + norm, 2x2 max-pool): stride 64
-        stack_times=7,
-        start_level=0,
-        norm_cfg=norm_cfg),
+    neck=[
+        _base_.model.neck[0],  # the simple pyramid of fvit_vitb16.py
+        dict(
+            type='NASFPN',
+            in_channels=[768] * 4,
+            out_channels=256,
+            num_outs=5,  # strides 4-32 + one extra level (1x1 conv + norm, 2x2 max-pool): stride 64
+            stack_times=7,
+            start_level=0,
+            norm_cfg=norm_cfg),
+    ],
     roi_head=dict(
         # The rest of the box head (convs, fcs, learned background, coder, losses): fvit_vitb16.py.
         bbox_head=dict(

@@ -1,6 +1,7 @@
 """Detection backbones."""
 from .clip_vit import CLIPViTBackbone
+from .dinov2 import DINOv2Backbone
+from .frozen_trunk import FrozenTrunkBackbone
+from .torchvision_resnet import TorchvisionResNet
 
-__all__ = ['CLIPViTBackbone']
-from .dinov2 import DINOv2Backbone  # noqa: E402,F401
-from .torchvision_resnet import TorchvisionResNet  # noqa: E402,F401
+__all__ = ['CLIPViTBackbone', 'DINOv2Backbone', 'FrozenTrunkBackbone', 'TorchvisionResNet']

@@ -1,11 +1,11 @@
 """BARON-KD (Aligning Bag of Regions, Wu et al., CVPR 2023) as the reference trains it: a Faster R-CNN
 with a pseudo-word classifier, a detection branch and a knowledge-distillation branch over separate
-image batches (see /work/shared/spec/baron_kd.md)."""
+image batches (deviations from the reference: docs/reference_parity.md, section "BARON-KD")."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.registry import MODELS
@@ -21,7 +21,7 @@ from .sampling import BagGroup, BagRows, NeighbourhoodSampler, select_kd_proposa
 from .teacher import crop_boxes, crop_embeddings_and_tokens, pool_member_tokens
 from .text_encoder import bag_features, pack_word_sequences
 
-__all__ = ['BaronKD', 'single_region_box_ids']
+__all__ = ['BaronKD', 'single_region_box_ids', 'group_digit_id', 'bag_sequence_ids']
 
 # CLIP's image normalization in pixel units (RGB).
 CLIP_MEAN = (122.771, 116.746, 104.094)
@@ -31,9 +31,10 @@ CLIP_STD = (68.501, 66.632, 70.323)
 def single_region_box_ids(proposal_of_row: Tensor, cell_of_row: Tensor, mode: str = 'reference') -> Tensor:
     """Ids that say which single-region rows are the same box (same proposal, same cell).
 
-    ``'exact'``: ``proposal * 9 + cell`` (int64). ``'reference'`` (spec S12): per proposal in batch order
-    ``id = cell + start`` and then ``start += max(id) + 1``, in float32, so ``start`` doubles per proposal
-    and, after about 24 proposals, ids of different proposals collide (extra pairs get masked).
+    ``'exact'``: ``proposal * 9 + cell`` (int64). ``'reference'`` (spec S12), the reference's arithmetic:
+    per proposal in batch order ``ids = float32(cell) + start`` (a float32 tensor plus a Python float)
+    and then ``start += ids.max() + 1`` (in Python floats), so ``start`` doubles per proposal and, after
+    about 24 proposals, ids of different proposals collide (extra pairs get masked).
 
     Args:
         proposal_of_row: (R,) batch-global proposal index of each row (non-decreasing).
@@ -43,16 +44,54 @@ def single_region_box_ids(proposal_of_row: Tensor, cell_of_row: Tensor, mode: st
         return proposal_of_row.long() * 9 + cell_of_row.long()
     if mode != 'reference':
         raise ValueError(f"single_mask must be 'reference' or 'exact', got {mode!r}")
-    props = proposal_of_row.cpu().numpy()
-    cells = cell_of_row.cpu().numpy().astype(np.float32)
-    out = np.zeros(len(props), dtype=np.float32)
-    start = np.float32(0)
-    for p in np.unique(props):
+    props = proposal_of_row.cpu()
+    cells = cell_of_row.cpu().float()
+    out = torch.zeros(len(props), dtype=torch.float32)
+    start = 0.0
+    for p in torch.unique(props).tolist():
         rows = props == p
         ids = cells[rows] + start
         out[rows] = ids
-        start = np.float32(start + ids.max() + np.float32(1))
-    return torch.from_numpy(out).to(proposal_of_row.device)
+        start += ids.max().item() + 1
+    return out.to(proposal_of_row.device)
+
+
+def group_digit_id(cells: Sequence[int]) -> int:
+    """The reference's id of a group of cells: the cell ids sorted in decreasing order, written as one
+    decimal number (cells {0, 4, 5} -> 540). Distinct subsets get distinct ids."""
+    return int(''.join(str(int(c)) for c in sorted(cells, reverse=True)))
+
+
+def bag_sequence_ids(groups: list[list[BagGroup]], mode: str = 'reference') -> Tensor:
+    """(S,) ids of the bag sequences of a KD batch (:class:`BagRows` order); sequences with equal ids
+    are not each other's negatives.
+
+    ``'exact'``: the group index (int64): other orderings of the same group. ``'reference'`` (spec S2):
+    per image, per proposal, each ordering gets :func:`group_digit_id` of its group plus a running
+    offset (``+= max(ids) + 1`` per proposal, then per image, in Python ints), and the result is cast
+    to float32: once offsets pass 2**24 nearby ids of different groups round to the same float and
+    are masked too.
+    """
+    if mode == 'exact':
+        counts = [len(g.orders) for img in groups for g in img]
+        return torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts, dtype=torch.long))
+    if mode != 'reference':
+        raise ValueError(f"bag_mask must be 'reference' or 'exact', got {mode!r}")
+    ids: list[int] = []
+    batch_start = 0
+    for img_groups in groups:
+        per_proposal: dict[int, list[int]] = {}
+        for g in img_groups:
+            per_proposal.setdefault(g.proposal, []).extend([group_digit_id(g.cells.tolist())] * len(g.orders))
+        image_ids: list[int] = []
+        start = 0
+        for raw in per_proposal.values():  # insertion order = proposal order
+            image_ids += [i + start for i in raw]
+            start += max(raw) + 1
+        ids += [i + batch_start for i in image_ids]
+        if image_ids:
+            batch_start += max(image_ids) + 1
+    return torch.tensor(ids, dtype=torch.float32)
 
 
 @MODELS.register_module()
@@ -81,6 +120,8 @@ class BaronKD(TwoStageDetector):
         bag_loss / single_loss: ``dict(temperature, loss_weight, queue_size)``.
         boxes_cache: kwargs of :class:`BoxesCache`, or None (no cache).
         single_mask: ``'reference'`` (float32 id quirk, spec S12) or ``'exact'`` (the intended mask).
+        bag_mask: ``'reference'`` (float32 digit-string group ids, spec S2: some bags of different
+            groups are masked as "same group") or ``'exact'`` (only other orderings of the same group).
         push_queues_without_single: also update the queues when ``single_loss.loss_weight`` is 0 (the
             reference does not, spec S3).
         fp16_autocast: run the teacher and text encoder under fp16 autocast on CUDA (as the reference).
@@ -91,7 +132,8 @@ class BaronKD(TwoStageDetector):
 
     def __init__(self, *args, teacher: dict, kd_proposal_cfg: dict | None = None, sampler_cfg: dict | None = None,
                  bag_loss: dict | None = None, single_loss: dict | None = None, boxes_cache: dict | None = None,
-                 single_mask: str = 'reference', push_queues_without_single: bool = False,
+                 single_mask: str = 'reference', bag_mask: str = 'reference',
+                 push_queues_without_single: bool = False,
                  fp16_autocast: bool = True, teacher_chunk: int = 64, soco_checkpoint: str | None = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -117,6 +159,8 @@ class BaronKD(TwoStageDetector):
         self.boxes_cache = BoxesCache(**boxes_cache) if boxes_cache is not None else None
         single_region_box_ids(torch.zeros(0), torch.zeros(0), single_mask)  # validates the mode
         self.single_mask = single_mask
+        bag_sequence_ids([], bag_mask)  # validates the mode
+        self.bag_mask = bag_mask
         self.push_queues_without_single = bool(push_queues_without_single)
         self.fp16_autocast = bool(fp16_autocast)
         self.teacher_chunk = int(teacher_chunk)
@@ -214,8 +258,10 @@ class BaronKD(TwoStageDetector):
         s = (tok * kf).sum(1) / kf.sum(1)
         v, r = self.teacher_targets(batch_inputs, rows.spanned_rois, rows.group, rows.norm_boxes)
         push = self.single_loss.loss_weight > 0 or self.push_queues_without_single
-        # other orderings of the same group are not negatives; nor are other rows of the same box
-        bag_mask = rows.seq_group[:, None] == rows.seq_group[None]
+        # other orderings of the same group are not negatives (nor, in the reference, groups whose
+        # float32 ids collide); nor are other rows of the same box
+        seq_ids = bag_sequence_ids(groups, self.bag_mask).to(t.device)
+        bag_mask = seq_ids[:, None] == seq_ids[None]
         loss_bag = self.bag_loss(t, v[rows.seq_group], rows.seq_image_id, bag_mask, push=push)
         ids = single_region_box_ids(rows.proposal, rows.cell, self.single_mask)
         single_mask = ids[:, None] == ids[None]

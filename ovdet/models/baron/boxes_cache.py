@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from mmengine import dist
-from torch import Tensor
+from torch import Tensor, nn
 
 from .sampling import nms_keep
 
@@ -31,19 +31,25 @@ def to_original(boxes: Tensor, meta: dict) -> Tensor:
     return out / out.new_tensor([sx, sy, sx, sy])
 
 
-class BoxesCache:
+class BoxesCache(nn.Module):
     """Per image id, up to ``max_boxes`` (box, score) rows in original coordinates.
 
     :meth:`merge` is called once per KD image. It counts calls; from call ``start_calls`` on (the
     reference's ``start_iter`` counts calls, spec S1) it merges the cached boxes (moved into the
     frame) with the image's selected boxes (score > ``score_thr``, NMS ``nms_thr``) and stores the
     merged set back (original coordinates, score > ``score_thr``, NMS, top ``max_boxes``). The pending
-    write-backs are all-gathered across processes by :meth:`sync` (one collective per step). Like the
-    reference, the cache is not part of checkpoints.
+    write-backs are all-gathered across processes by :meth:`sync` (one collective per step).
+
+    Unlike the reference, the call count and the stored boxes are part of the model's state dict (one
+    float64 tensor under ``<prefix>_extra_state``: row 0 ``[calls, rows, 0, 0, 0, 0]``, then one row
+    ``[image id, x1, y1, x2, y2, score]`` per cached box), so ``--resume`` continues with the same cache;
+    an uninterrupted run computes the same either way. Every process holds the same cache (the
+    write-backs are all-gathered), so rank 0's copy in the checkpoint is every rank's.
     """
 
     def __init__(self, start_calls: int = 20000, score_thr: float = 0.85, nms_thr: float = 0.1,
                  max_boxes: int = 300) -> None:
+        super().__init__()
         self.start_calls, self.score_thr, self.nms_thr, self.max_boxes = int(start_calls), score_thr, nms_thr, max_boxes
         self.calls = 0
         self.store: dict[int, Tensor] = {}
@@ -80,3 +86,24 @@ class BoxesCache:
         for part in gathered:
             for image_id, rows in part:
                 self.store[image_id] = rows
+
+    def get_extra_state(self) -> Tensor:
+        rows = [torch.cat([r.new_full((r.shape[0], 1), float(i)), r], 1).double()
+                for i, r in sorted(self.store.items())]
+        body = torch.cat(rows) if rows else torch.zeros(0, 6, dtype=torch.float64)
+        head = torch.tensor([[float(self.calls), float(body.shape[0]), 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+        return torch.cat([head, body])
+
+    def set_extra_state(self, state: Tensor) -> None:
+        if not torch.is_tensor(state) or state.ndim != 2 or state.shape[1] != 6 or state.shape[0] < 1 \
+                or int(state[0, 1]) != state.shape[0] - 1:
+            raise ValueError('boxes cache state in the checkpoint is malformed: expected a (1 + rows, 6) tensor '
+                             f'[calls, rows, 0...; image id, box, score], got '
+                             f'{tuple(state.shape) if torch.is_tensor(state) else type(state).__name__}')
+        state = state.cpu()
+        self.calls = int(state[0, 0])
+        body = state[1:]
+        self.store = {}
+        for image_id in body[:, 0].unique().tolist():
+            self.store[int(image_id)] = body[body[:, 0] == image_id, 1:].float()
+        self._pending = []

@@ -19,10 +19,17 @@ __all__ = ['PseudoWordClassifier', 'word_keep_mask']
 def word_keep_mask(num: int, words: int, drop: float, device: torch.device | str = 'cpu',
                    generator: torch.Generator | None = None) -> Tensor:
     """(num, words) bool: each word kept with probability ``1 - drop``; a row with none kept keeps
-    word 0 (the reference's rule). Draws from torch's global RNG unless ``generator`` is given."""
-    keep = torch.rand(num, words, generator=generator) >= drop
+    word 0 (the reference's rule).
+
+    Without ``generator`` the draw is the reference's own call, ``F.dropout`` of a float32 ones tensor on
+    ``device`` (torch's global CPU / CUDA generator), so the same seed drops the same words. With a
+    ``generator`` (seeded experiments): ``torch.rand(..., generator) >= drop`` on the CPU."""
+    if generator is None:
+        keep = F.dropout(torch.ones(num, words, device=device), p=drop, training=True) > 0
+    else:
+        keep = (torch.rand(num, words, generator=generator) >= drop).to(device)
     keep[~keep.any(1), 0] = True
-    return keep.to(device)
+    return keep
 
 
 @MODELS.register_module()

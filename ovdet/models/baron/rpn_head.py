@@ -11,9 +11,10 @@ __all__ = ['DetachedObjectnessRPNHead']
 
 @MODELS.register_module()
 class DetachedObjectnessRPNHead(RPNHead):
-    """:class:`RPNHead` whose objectness runs on ``x.detach()`` through its own 3x3 conv + ReLU + 1x1
-    (``cls_conv``, ``rpn_cls``); the box regressor reads the usual shared 3x3 conv (``rpn_conv``).
-    So the objectness loss trains only ``cls_conv`` / ``rpn_cls``, never the backbone or FPN.
+    """:class:`RPNHead` whose objectness branch ``rpn_cls`` = [3x3 conv, ReLU, 1x1 conv] reads the
+    **detached** output of the shared 3x3 conv + ReLU (``rpn_conv``), which the box regressor ``rpn_reg``
+    reads as usual. So the objectness loss trains only ``rpn_cls``, never ``rpn_conv``, the FPN or the
+    backbone. Layer names as in the reference (``rpn_cls.0`` / ``rpn_cls.2``), so its checkpoints load.
 
     Shapes:
         forward_single: (B, C, H, W) -> (objectness (B, A, H, W), deltas (B, 4A, H, W)).
@@ -23,9 +24,9 @@ class DetachedObjectnessRPNHead(RPNHead):
         if self.num_convs != 1:
             raise ValueError('DetachedObjectnessRPNHead has one shared conv (num_convs=1)')
         super()._init_layers()
-        self.cls_conv = nn.Conv2d(self.in_channels, self.feat_channels, 3, padding=1)
+        self.rpn_cls = nn.Sequential(nn.Conv2d(self.feat_channels, self.feat_channels, 3, padding=1), nn.ReLU(),
+                                     nn.Conv2d(self.feat_channels, self.num_base_priors * self.cls_out_channels, 1))
 
     def forward_single(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        reg = self.rpn_reg(F.relu(self.rpn_conv(x)))
-        cls = self.rpn_cls(F.relu(self.cls_conv(x.detach())))
-        return cls, reg
+        x = F.relu(self.rpn_conv(x))
+        return self.rpn_cls(x.detach()), self.rpn_reg(x)

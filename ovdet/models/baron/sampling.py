@@ -11,8 +11,10 @@ import math
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from mmcv.ops import nms
+from mmdet.structures.bbox import bbox_overlaps
 from torch import Tensor
 
 __all__ = ['select_kd_proposals', 'neighbour_probabilities', 'grid_cells', 'NeighbourhoodSampler', 'BagGroup',
@@ -30,11 +32,13 @@ def nms_keep(boxes: Tensor, scores: Tensor, iou_thr: float) -> Tensor:
 def select_kd_proposals(bboxes: Tensor, scores: Tensor, img_shape: tuple[int, int], gt_bboxes: Tensor | None = None,
                         topk: int = 300, score_thr: float = 0.85, nms_thr: float = 0.1, min_ratio: float = 0.25,
                         max_ratio: float = 4.0, min_area_ratio: float = 0.01) -> tuple[Tensor, Tensor]:
-    """The boxes whose neighbourhoods become bags (reference order of operations).
+    """The boxes whose neighbourhoods become bags (the reference's order of operations).
 
-    1. the ``topk`` proposals by objectness, with the GT boxes **prepended** at score 1;
-    2. keep a box if ``min_ratio < w / h < max_ratio``, (box & image) / image area > ``min_area_ratio``
-       and score > ``score_thr``;
+    1. the ``topk`` proposals by objectness (``Tensor.topk`` order), with the GT boxes appended at
+       score 1 (the reference code concatenates proposals, then GT);
+    2. keep a box if ``min_ratio < w / h < max_ratio``, its intersection with the image box
+       ``[0, 0, w - 1, h - 1]`` over that box's area > ``min_area_ratio`` (mmdet's ``iof``) and
+       score > ``score_thr``;
     3. NMS at ``nms_thr`` over what is left (a GT box suppresses the proposals that overlap it, and
        may suppress another GT box);
     4. if nothing passes step 2, only the highest-scoring box of step 1 (shape filter not applied).
@@ -48,19 +52,19 @@ def select_kd_proposals(bboxes: Tensor, scores: Tensor, img_shape: tuple[int, in
     """
     h, w = float(img_shape[0]), float(img_shape[1])
     bboxes, scores = bboxes.detach().float(), scores.detach().float()
-    order = scores.argsort(descending=True)[:topk]
+    _, order = scores.topk(min(int(topk), scores.shape[0]))
     bboxes, scores = bboxes[order], scores[order]
     if gt_bboxes is not None and gt_bboxes.numel():
         gt = gt_bboxes.detach().float().to(bboxes.device)
-        bboxes = torch.cat([gt, bboxes])
-        scores = torch.cat([scores.new_ones(gt.shape[0]), scores])
+        bboxes = torch.cat([bboxes, gt])
+        scores = torch.cat([scores, scores.new_ones(gt.shape[0])])
     if bboxes.shape[0] == 0:
         return bboxes.new_zeros(0, 4), scores.new_zeros(0)
     bw, bh = bboxes[:, 2] - bboxes[:, 0], bboxes[:, 3] - bboxes[:, 1]
-    ratio = bw / bh
-    iw = (bboxes[:, 2].clamp(max=w) - bboxes[:, 0].clamp(min=0)).clamp(min=0)
-    ih = (bboxes[:, 3].clamp(max=h) - bboxes[:, 1].clamp(min=0)).clamp(min=0)
-    keep = (ratio > min_ratio) & (ratio < max_ratio) & (iw * ih / (h * w) > min_area_ratio) & (scores > score_thr)
+    ratio = bw / (bh + 1e-12)
+    image_box = bboxes.new_tensor([[0.0, 0.0, w - 1.0, h - 1.0]])
+    iof = bbox_overlaps(image_box, bboxes, mode='iof')[0]
+    keep = (ratio > min_ratio) & (ratio < max_ratio) & (iof > min_area_ratio) & (scores > score_thr)
     if not keep.any():
         best = scores.argmax()
         return bboxes[best:best + 1], scores[best:best + 1]
@@ -71,35 +75,47 @@ def select_kd_proposals(bboxes: Tensor, scores: Tensor, img_shape: tuple[int, in
 
 def neighbour_probabilities(box: Tensor, img_shape: tuple[int, int], max_prob: float = 0.3, exponent: float = 3.0,
                             cut_off: float = 0.3, interval: float = -0.1) -> Tensor:
-    """(3, 3) inclusion probability of each grid cell around ``box`` (row-major, centre = box).
+    """(3, 3) float32 inclusion probability of each grid cell around ``box`` (row-major, centre = box).
 
     ``p_lr = min(max_prob * (h/w)^exponent, max_prob)``, ``p_ud = min(max_prob * (w/h)^exponent, max_prob)``;
-    a direction is zeroed when (gap to the image border) / (box size along it) <= ``cut_off + interval``
-    (0.2 in effect in the reference); edge cells take their direction's p, corners the geometric mean of
-    their two directions, the centre 1.
+    a direction is zeroed unless (gap to the image border) / (box size along it) > ``cut_off + interval``;
+    edge cells take their direction's p, corners the geometric mean of their two directions, the centre 1.
+    As in the reference the ratios are formed in float64 (sizes + 1e-12) and everything after, the
+    border test included, in float32: the threshold 0.3 + (-0.1) becomes float32(0.2) = 0.20000000298,
+    so a gap of exactly 0.2 box sizes is zeroed.
     """
     h, w = float(img_shape[0]), float(img_shape[1])
     x1, y1, x2, y2 = (float(v) for v in box)
-    bw, bh = max(x2 - x1, 1e-6), max(y2 - y1, 1e-6)
-    p_lr = min(max_prob * (bh / bw) ** exponent, max_prob)
-    p_ud = min(max_prob * (bw / bh) ** exponent, max_prob)
-    thr = cut_off + interval
-    left = p_lr if x1 / bw > thr else 0.0
-    right = p_lr if (w - x2) / bw > thr else 0.0
-    up = p_ud if y1 / bh > thr else 0.0
-    down = p_ud if (h - y2) / bh > thr else 0.0
-    return torch.tensor([[math.sqrt(up * left), up, math.sqrt(up * right)],
-                         [left, 1.0, right],
-                         [math.sqrt(down * left), down, math.sqrt(down * right)]])
+    bw, bh = x2 - x1 + 1e-12, y2 - y1 + 1e-12
+    f32 = np.float32
+    lrud = (np.array([bh / bw, bh / bw, bw / bh, bw / bh], dtype=f32) ** f32(exponent)) * f32(max_prob)
+    inside = np.array([x1 / bw, (w - x2) / bw, y1 / bh, (h - y2) / bh], dtype=f32) > f32(cut_off + interval)
+    lrud = np.clip(lrud * inside.astype(f32), f32(0.0), f32(max_prob))
+    lrud[np.isnan(lrud)] = 0.0
+    left, right, up, down = lrud
+    p = np.ones(9, dtype=f32)
+    p[[0, 3, 6]] *= left
+    p[[2, 5, 8]] *= right
+    p[[0, 1, 2]] *= up
+    p[[6, 7, 8]] *= down
+    p[[0, 2, 6, 8]] **= f32(0.5)
+    return torch.from_numpy(np.clip(p, f32(0.0), f32(1.0))).view(3, 3)
 
 
-def grid_cells(box: Tensor, shift: float = 0.9) -> Tensor:
-    """(9, 4) the 3x3 grid (row-major): cell (r, c) is ``box`` shifted by ((c-1)*shift*w, (r-1)*shift*h)."""
-    bw, bh = box[2] - box[0], box[3] - box[1]
-    offs = torch.tensor([-1.0, 0.0, 1.0], device=box.device) * shift
-    dy, dx = torch.meshgrid(offs * bh, offs * bw, indexing='ij')
-    d = torch.stack([dx.flatten(), dy.flatten(), dx.flatten(), dy.flatten()], 1)
-    return box[None].float() + d
+def grid_cells(box: Tensor, interval: float = -0.1) -> Tensor:
+    """(9, 4) float32 3x3 grid (row-major) around ``box``: cell (r, c) is the box shifted by
+    ((c-1) * (1 + interval) * w, (r-1) * (1 + interval) * h), so with -0.1 it overlaps the centre by
+    0.1. Computed as the reference does, in float32: unit templates ``[c + (c-1) * interval, ...]``
+    scaled by (w, h) (+1e-12) and moved so that the centre template lands on ``box``."""
+    f32 = np.float32
+    x1, y1, x2, y2 = (float(v) for v in box)
+    templates = np.array([[c + (c - 1.0) * interval, r + (r - 1.0) * interval,
+                           c + 1.0 + (c - 1.0) * interval, r + 1.0 + (r - 1.0) * interval]
+                          for r in (0.0, 1.0, 2.0) for c in (0.0, 1.0, 2.0)], dtype=f32)
+    bw, bh = x2 - x1 + 1e-12, y2 - y1 + 1e-12
+    templates = templates * np.array([bw, bh, bw, bh], dtype=f32).reshape(1, 4)
+    offset = np.array([x1, y1, x2, y2], dtype=f32) - templates[4]
+    return torch.from_numpy(templates + offset.reshape(1, 4)).to(box.device if torch.is_tensor(box) else 'cpu')
 
 
 def spanned_box(boxes: Tensor) -> Tensor:
@@ -137,31 +153,36 @@ class BagGroup:
 class NeighbourhoodSampler:
     """Groups of grid cells around each proposal, drawn by per-cell Bernoulli trials.
 
-    For a proposal with n cells of probability > 0 (:func:`neighbour_probabilities`), ``min(max_groups,
-    n!)`` groups are drawn (the reference counts n!, spec S5); each draw is one Bernoulli per cell,
-    redrawn until the subset is new (the centre is always in). A group's cells are clamped to the
-    unpadded image; it gets ``min(k!, max_orders)`` distinct random orderings.
+    For a proposal with n *neighbour* cells of probability > 0 (:func:`neighbour_probabilities`; the
+    centre is not counted, as in the reference code), ``min(max_groups, n!)`` groups are drawn (n!, not
+    2^n: spec S5); each draw is one ``torch.bernoulli`` of the 9 probabilities, redrawn until the subset
+    is new (the centre is always in). A group's cells are clamped to the unpadded image; it gets
+    ``min(k!, max_orders)`` distinct orderings, each ``random.sample(range(k), k)``, redrawn until new.
+    All groups of a proposal are drawn before its orderings (torch and Python streams are separate,
+    so the interleaving does not change any draw).
 
     Args:
-        max_groups: 3. max_orders: 2. shift: 0.9 (cells overlap the centre by 0.1).
-        max_prob, exponent, cut_off, interval: see :func:`neighbour_probabilities`.
+        max_groups: 3. max_orders: 2.
+        max_prob, exponent, cut_off: see :func:`neighbour_probabilities`.
+        interval: -0.1, the cells' overlap with the centre (:func:`grid_cells`) and the border test's
+            offset to ``cut_off``.
     """
 
-    def __init__(self, max_groups: int = 3, max_orders: int = 2, shift: float = 0.9, max_prob: float = 0.3,
+    def __init__(self, max_groups: int = 3, max_orders: int = 2, max_prob: float = 0.3,
                  exponent: float = 3.0, cut_off: float = 0.3, interval: float = -0.1) -> None:
         if max_groups < 1 or max_orders < 1:
             raise ValueError('max_groups and max_orders must be >= 1')
-        self.max_groups, self.max_orders, self.shift = int(max_groups), int(max_orders), float(shift)
+        self.max_groups, self.max_orders, self.interval = int(max_groups), int(max_orders), float(interval)
         self.prob_cfg = dict(max_prob=max_prob, exponent=exponent, cut_off=cut_off, interval=interval)
 
     def groups_of(self, box: Tensor, img_shape: tuple[int, int], proposal: int = 0,
                   generator: torch.Generator | None = None, rng: random.Random | None = None) -> list[BagGroup]:
         """The groups of one proposal (4,)."""
-        shuffle = rng.shuffle if rng is not None else random.shuffle
+        sample = rng.sample if rng is not None else random.sample
         probs = neighbour_probabilities(box, img_shape, **self.prob_cfg).flatten()
-        n = int((probs > 0).sum())
+        n = int((probs > 0).sum()) - 1
         wanted = min(self.max_groups, math.factorial(n))
-        cells_all = grid_cells(box.detach().cpu().float(), self.shift)
+        cells_all = grid_cells(box.detach().cpu(), self.interval)
         h, w = float(img_shape[0]), float(img_shape[1])
         seen: set[tuple[int, ...]] = set()
         out = []
@@ -179,8 +200,7 @@ class NeighbourhoodSampler:
             k = boxes.shape[0]
             orders: list[list[int]] = []
             while len(orders) < min(math.factorial(k), self.max_orders):
-                perm = list(range(k))
-                shuffle(perm)
+                perm = sample(list(range(k)), k)
                 if perm not in orders:
                     orders.append(perm)
             out.append(BagGroup(boxes=boxes, cells=cells, spanned=span, norm_boxes=normalize_to_spanned(boxes, span),

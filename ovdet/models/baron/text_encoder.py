@@ -20,11 +20,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from clim.models.dense import _value_only_attention
-from clim.models.templates import vild_prompts
+from clim.models.templates import get_templates, vild_prompts
 from torch import Tensor, nn
 
 __all__ = ['special_tokens', 'pack_word_sequences', 'attn12_eot', 'bag_features', 'attn12_class_embeddings',
-           'attn12_vild_class_embeddings']
+           'attn12_vild_class_embeddings', 'attn12_prompt_embeddings']
 
 
 def special_tokens(clip) -> tuple[Tensor, Tensor, Tensor]:
@@ -145,3 +145,13 @@ def attn12_vild_class_embeddings(clip, names: Sequence[str]) -> Tensor:
     ViLD prompts of each name (``clim.models.templates.vild_prompts``: '_' -> ' ', lower case, "a" / "an",
     "This is " before prompts starting with "a" / "the"). (C, width) float32 (the reference encodes in fp16)."""
     return attn12_class_embeddings(clip, [vild_prompts(n) for n in names])
+
+
+def attn12_prompt_embeddings(clip, names: Sequence[str], templates: str | Sequence[str] = 'vild') -> Tensor:
+    """"attn12" class embeddings of ``names`` with a template set: ``'vild'`` (the reference's recipe,
+    :func:`attn12_vild_class_embeddings`, on the raw names) or any ``clim.models.get_templates`` choice
+    (``'{}'`` strings filled with each name as given). (C, width) float32, unit rows."""
+    if isinstance(templates, str) and templates == 'vild':
+        return attn12_vild_class_embeddings(clip, names)
+    chosen = get_templates(templates)
+    return attn12_class_embeddings(clip, [[t.format(n) for t in chosen] for n in names])

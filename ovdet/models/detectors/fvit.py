@@ -9,6 +9,8 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from torch import Tensor
 
+from .fvit_checkpoint import upgrade_fvit_state_dict
+
 __all__ = ['FViT']
 
 
@@ -16,12 +18,19 @@ __all__ = ['FViT']
 class FViT(TwoStageDetector):
     """Faster R-CNN on :class:`CLIPViTBackbone` whose RoI head also sees the CLIP dense map at test.
 
-    Training is :class:`TwoStageDetector`'s (the backbone returns only the pyramid). At test time one
-    ViT pass gives both the pyramid and the CLIP dense map; the dense map goes to
-    :class:`FViTRoIHead` for the detector / CLIP score ensemble.
+    Training is :class:`TwoStageDetector`'s: backbone tokens -> neck (``SimplePyramid`` then the FPN)
+    -> RPN / RoI head. At test time one ViT pass gives both the tokens and the CLIP dense map; the
+    dense map goes to :class:`FViTRoIHead` for the detector / CLIP score ensemble. Checkpoints written
+    with the adapters inside the backbone load as they are (:func:`upgrade_fvit_state_dict`).
 
     Inputs: ``batch_inputs`` (B, 3, H, W) normalized and padded images (H, W multiples of 32).
     """
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # Runs before the children load (they see the renamed keys): load_checkpoint, --resume and
+        # tools/test.py all read old-layout checkpoints.
+        upgrade_fvit_state_dict(state_dict, self, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def clip(self):

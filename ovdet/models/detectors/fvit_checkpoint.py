@@ -9,6 +9,12 @@ Layouts read:
   FPN / RPN / box-head keys as ours, and three head keys of its own: ``bbox_head.fc_cls`` (the
   projection to CLIP's space), ``bbox_head.cls_temp`` (the temperature) and ``bbox_head.bg_embedding``
   (the background linear layer, with bias).
+- ``ovdet_backbone_adapters``: ours before the pyramid adapters moved from the backbone into the
+  :class:`~ovdet.models.necks.SimplePyramid` neck: ``backbone.adapters.*`` and the FPN under ``neck.*``
+  (now ``neck.0.adapters.*`` and ``neck.1.*``). :class:`~ovdet.models.detectors.FViT` renames these on
+  every ``load_state_dict`` (``load_checkpoint``, ``--resume``, ``tools/test.py``) through
+  :func:`upgrade_fvit_state_dict`; the trainable parameters keep their order, so an old optimizer
+  state resumes too.
 - ``ovdet``: our own (returned unchanged).
 
 The reference detector does not hold CLIP's text tower (it reads class embeddings from a file); ours
@@ -23,12 +29,16 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-__all__ = ['FViTCheckpointError', 'detect_fvit_layout', 'convert_fvit_state_dict', 'fill_from_model']
+__all__ = ['FViTCheckpointError', 'detect_fvit_layout', 'convert_fvit_state_dict', 'fill_from_model',
+           'upgrade_fvit_state_dict']
 
-# (reference prefix, our prefix relative to the detector) for the renamed parts; the image tower's
-# prefix is found on the model (it depends on the CLIP wrapper's attribute names).
-_ADAPTER_PREFIXES = (('backbone.interpolate1.', 'backbone.adapters.0.'),
-                     ('backbone.interpolate2.', 'backbone.adapters.1.'))
+# (old prefix, attribute path of the new module relative to the pyramid neck / the neck after it) per
+# layout; the image tower's prefix is found on the model (it depends on the CLIP wrapper's names).
+_PYRAMID_RENAMES = {
+    'clim_fvlm': (('backbone.interpolate1.', 'adapters.0.'), ('backbone.interpolate2.', 'adapters.1.')),
+    'ovdet_backbone_adapters': (('backbone.adapters.', 'adapters.'),),
+}
+_OLD_FPN_PREFIX = 'neck.'
 _HEAD_KEYS = {
     'fc_cls.weight': 'fc_cls.proj.weight',
     'fc_cls.bias': 'fc_cls.proj.bias',
@@ -45,11 +55,60 @@ class FViTCheckpointError(KeyError):
         return str(self.args[0])
 
 
-def detect_fvit_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """``'clim_fvlm'`` for CLIM's reference layout, else ``'ovdet'``."""
-    if any(k.startswith(('backbone.visual.', 'backbone.interpolate')) for k in state_dict):
+def detect_fvit_layout(state_dict: Mapping[str, torch.Tensor], prefix: str = '') -> str:
+    """``'clim_fvlm'`` for CLIM's reference layout, ``'ovdet_backbone_adapters'`` for ours with the
+    adapters in the backbone, else ``'ovdet'`` (keys under ``prefix``)."""
+    if any(k.startswith((prefix + 'backbone.visual.', prefix + 'backbone.interpolate')) for k in state_dict):
         return 'clim_fvlm'
+    if any(k.startswith(prefix + 'backbone.adapters.') for k in state_dict):
+        return 'ovdet_backbone_adapters'
     return 'ovdet'
+
+
+def _neck_renames(model: nn.Module, layout: str, source: str) -> list[tuple[str, str]]:
+    """(old prefix, new prefix) pairs that move a pre-neck layout's adapters and FPN into ``model``'s
+    ``neck=[SimplePyramid, FPN]``."""
+    from ..necks import SimplePyramid
+
+    neck = getattr(model, 'neck', None)
+    if not (isinstance(neck, nn.Sequential) and len(neck) == 2 and isinstance(neck[0], SimplePyramid)):
+        raise FViTCheckpointError(f'{source} ({layout} layout) holds the pyramid adapters outside the neck; '
+                                  f'the model needs neck=[dict(type="SimplePyramid", ...), dict(type="FPN", ...)] '
+                                  f'to take them (configs/_base_/models/fvit_vitb16.py)')
+    renames = [(old, 'neck.0.' + new) for old, new in _PYRAMID_RENAMES[layout]]
+    return renames + [(_OLD_FPN_PREFIX, 'neck.1.')]
+
+
+def _renamed(key: str, renames: list[tuple[str, str]], model_keys: set[str]) -> str:
+    for old, new in renames:
+        if key.startswith(old):
+            tail = key[len(old):]
+            # The stride-8 adapter is one transposed conv: the reference may hold it bare or as a
+            # 1-element Sequential ('interpolate2.0.weight'); ours is bare.
+            if new + tail not in model_keys and tail.startswith('0.') and new + tail[2:] in model_keys:
+                tail = tail[2:]
+            return new + tail
+    return key
+
+
+def upgrade_fvit_state_dict(state_dict: dict[str, torch.Tensor], model: nn.Module, prefix: str = '',
+                            source: str = 'the checkpoint') -> bool:
+    """Rename, in place, an ``ovdet_backbone_adapters`` state dict's keys under ``prefix`` to ``model``'s
+    (``backbone.adapters.*`` -> ``neck.0.adapters.*``, ``neck.*`` -> ``neck.1.*``).
+
+    Returns:
+        whether anything was renamed (False for any other layout, which is left alone).
+    """
+    if detect_fvit_layout(state_dict, prefix) != 'ovdet_backbone_adapters':
+        return False
+    renames = [(prefix + old, prefix + new)
+               for old, new in _neck_renames(model, 'ovdet_backbone_adapters', source)]
+    model_keys = {prefix + k for k in model.state_dict()}
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        new = _renamed(key, renames, model_keys)
+        if new != key:
+            state_dict[new] = state_dict.pop(key)
+    return True
 
 
 def _module_prefix(model: nn.Module, target: nn.Module) -> str:
@@ -67,15 +126,6 @@ def _head_prefix(key: str) -> tuple[str, str] | None:
         return None
     rest = key[i + len(marker):]
     return (key[:i + len(marker)], rest) if rest in _HEAD_KEYS else None
-
-
-def _adapter_key(key: str, ours: str, ref: str, model_keys: set[str]) -> str:
-    # The stride-8 adapter is one transposed conv: the reference may hold it bare or as a 1-element
-    # Sequential ('interpolate2.0.weight'); ours is bare.
-    tail = key[len(ref):]
-    if ours + tail not in model_keys and tail.startswith('0.') and ours + tail[2:] in model_keys:
-        tail = tail[2:]
-    return ours + tail
 
 
 def convert_fvit_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
@@ -101,7 +151,10 @@ def convert_fvit_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Mo
     model_keys = set(expected)
     converted: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
+    if layout == 'ovdet_backbone_adapters':
+        upgrade_fvit_state_dict(sd, model, source=source)
     if layout == 'clim_fvlm':
+        renames = _neck_renames(model, layout, source)
         visual = _module_prefix(model, model.backbone.clip.visual)
         for key, value in sd.items():
             head = _head_prefix(key)
@@ -112,11 +165,7 @@ def convert_fvit_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Mo
                 if not new.startswith('roi_head.'):
                     new = 'roi_head.' + new
             else:
-                new = key
-                for ref, ours in _ADAPTER_PREFIXES:
-                    if key.startswith(ref):
-                        new = _adapter_key(key, ours, ref, model_keys)
-                        break
+                new = _renamed(key, renames, model_keys)
             if new not in model_keys:
                 unexpected.append(key)
                 continue

@@ -55,6 +55,8 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
         background: the background embedding, ``'learned'`` (reference), ``'zero'`` or ``'text'`` (the
             file's background row); see :class:`TextEmbeddingClassifier`.
         temperature / learn_temperature: classifier temperature (init 50, learnable).
+        projection: a linear map of the cls-branch features to the embedding size (default); False uses
+            them as the region embedding (``fc_out_channels`` = D; CLIPSelf's EVA F-ViT).
         ensemble: ``dict(alpha, beta, clip_temperature)`` for the test-time ensemble, ``None`` to disable.
         Remaining arguments as :class:`ConvFCBBoxHead` (defaults: 4 shared convs + 2 shared fcs,
         class-agnostic regression; the F-ViT config adds ``num_cls_fcs=1, num_reg_fcs=1``).
@@ -73,6 +75,7 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
                  background: str = 'learned',
                  temperature: float = 50.0,
                  learn_temperature: bool = True,
+                 projection: bool = True,
                  ensemble: dict | None = _DEFAULT_ENSEMBLE,
                  num_shared_convs: int = 4,
                  num_shared_fcs: int = 2,
@@ -103,7 +106,7 @@ class TextEmbeddingBBoxHead(ConvFCBBoxHead):
             cls_predictor_cfg=dict(type='TextEmbeddingClassifier', class_embeddings=class_embeddings,
                                    background_row=background_row, background=background,
                                    temperature=temperature,
-                                   learn_temperature=learn_temperature),
+                                   learn_temperature=learn_temperature, projection=projection),
             **kwargs)
         self.bg_weight = float(bg_weight)
         self.ensemble = None if ensemble is None else {**_DEFAULT_ENSEMBLE, **dict(ensemble)}

@@ -42,6 +42,9 @@ class TextEmbeddingClassifier(nn.Module):
         background: ``'learned'``, ``'zero'`` or ``'text'`` (see above).
         temperature: initial temperature (50 in F-VLM / CLIPSelf / CLIM).
         learn_temperature: make the temperature a parameter (else a fixed buffer).
+        projection: map region features to D with a linear layer (default). False: the features are the
+            region embedding as they are (F must equal D; CLIPSelf's EVA F-ViT uses the ReLU'd cls fc
+            output, eva_clip.md "EVA F-ViT" item 3).
 
     Shapes:
         forward: x (N, F) -> logits (N, C + 1), background last.
@@ -50,7 +53,7 @@ class TextEmbeddingClassifier(nn.Module):
     def __init__(self, in_features: int, out_features: int,
                  class_embeddings: str | os.PathLike | np.ndarray | torch.Tensor,
                  background_row: bool = False, background: str = 'learned', temperature: float = 50.0,
-                 learn_temperature: bool = True) -> None:
+                 learn_temperature: bool = True, projection: bool = True) -> None:
         super().__init__()
         if background not in BACKGROUND_MODES:
             raise ValueError(f'background must be one of {BACKGROUND_MODES}, got {background!r}')
@@ -66,7 +69,9 @@ class TextEmbeddingClassifier(nn.Module):
         # Not persistent: the vocabulary is the file named in the config, not part of the trained weights,
         # so one checkpoint serves any class list.
         self.register_buffer('class_embeddings', emb, persistent=False)
-        self.proj = nn.Linear(in_features, self.embed_dim)
+        # (mmdet's BBoxHead builds a provisional fc_cls on the RoI size before ConvFCBBoxHead rebuilds it on
+        # the fc width: the width is checked per call, see region_embeddings.)
+        self.proj = nn.Linear(in_features, self.embed_dim) if projection else nn.Identity()
         self.background_mode = background
         if background == 'learned':
             self.background = nn.Linear(1, self.embed_dim)
@@ -85,6 +90,9 @@ class TextEmbeddingClassifier(nn.Module):
 
     def region_embeddings(self, x: torch.Tensor) -> torch.Tensor:
         """(N, F) -> (N, D) L2-normalized region embeddings."""
+        if isinstance(self.proj, nn.Identity) and x.shape[-1] != self.embed_dim:
+            raise ValueError(f'projection=False uses the region features as embeddings: they must be '
+                             f'{self.embed_dim} wide (fc_out_channels = the embedding size), got {x.shape[-1]}')
         return F.normalize(self.proj(x), dim=-1)
 
     def _init_background(self) -> None:
@@ -114,7 +122,7 @@ class TextEmbeddingClassifier(nn.Module):
             return F.normalize(self.background(one), dim=-1)
         if self.background_mode == 'text':
             return self.background_text
-        return self.proj.weight.new_zeros(1, self.embed_dim)
+        return self.class_embeddings.new_zeros(1, self.embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, F) region features -> (N, C + 1) logits."""
@@ -127,5 +135,5 @@ class TextEmbeddingClassifier(nn.Module):
         emb = load_class_embeddings(embeddings)
         if emb.shape[1] != self.embed_dim:
             raise ValueError(f'new class embeddings have dim {emb.shape[1]}, the classifier {self.embed_dim}')
-        self.class_embeddings = emb.to(self.proj.weight.device)
+        self.class_embeddings = emb.to(self.class_embeddings.device)
         self.source = '<set_class_embeddings>'

@@ -1,4 +1,7 @@
-"""Argument handling shared by tools/train.py and tools/test.py."""
+"""What tools/train.py and tools/test.py share: their common arguments, reading the config, the runner.
+
+The tools stay thin scripts over this module (they import it as a library: no tool imports a sibling).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,16 +9,22 @@ import json
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 
-# Make `import clim, ovdet` work when the tools are run from a checkout without `pip install -e`.
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from .distributed import prepare_launch
+
+__all__ = ['RENAMED_CONFIGS', 'add_common_args', 'resolve_renamed_config', 'load_config', 'build_runner',
+           'finish_distributed']
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Old config path -> current one (configs were moved into per-method folders); absent outside a checkout.
+RENAMED_CONFIGS = REPO_ROOT / 'configs' / 'renamed.json'
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
     parser.add_argument('--work-dir', help='directory for logs and checkpoints')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_dataloader.batch_size=8')
@@ -30,10 +39,9 @@ def resolve_renamed_config(path: str) -> str:
 
     Returns ``path`` itself when it exists or was never renamed; prints a one-line notice otherwise.
     """
-    if osp.isfile(path):
+    if osp.isfile(path) or not RENAMED_CONFIGS.is_file():
         return path
-    with open(osp.join(REPO_ROOT, 'configs', 'renamed.json')) as f:
-        renamed = json.load(f)
+    renamed = json.loads(RENAMED_CONFIGS.read_text())
     rel = osp.relpath(osp.abspath(path), REPO_ROOT).replace(os.sep, '/')
     if rel not in renamed:
         return path
@@ -43,16 +51,13 @@ def resolve_renamed_config(path: str) -> str:
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    """Read the config, apply overrides, set the launcher and the work dir."""
+    """Read ``args.config`` (its ``custom_imports`` register clim and ovdet), apply ``--cfg-options``, set
+    the launcher and the work dir."""
     args.config = resolve_renamed_config(args.config)
     if not osp.isfile(args.config):
         raise SystemExit(f'config file {args.config} does not exist')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    import clim  # noqa: F401  (registers modules, installs safe checkpoint loading)
-    import ovdet  # noqa: F401
-    from clim.engine import prepare_launch
-
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options:
@@ -66,6 +71,7 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def build_runner(cfg: Config):
+    """The config's ``runner_type`` (registered), else MMEngine's :class:`Runner`."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 

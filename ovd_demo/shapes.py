@@ -18,7 +18,7 @@ Everything is a pure function of the arguments: each image draws from its own ra
 keyed by ``(seed, split, index)``, so the same call writes byte-identical files and changing
 ``num_train`` does not change the val images.
 
-CLI: ``python -m ovdet.datasets.synthetic --out DIR --num-train N --num-val M --seed S``.
+CLI: ``python -m ovd_demo.shapes --out DIR --num-train N --num-val M --seed S``.
 """
 from __future__ import annotations
 
@@ -441,6 +441,7 @@ def generate_shapes_dataset(
                   max_overlap=max_overlap, num_captions=num_captions,
                   num_shape_captions=num_shape_captions, plain_captions=plain_captions, rotate=rotate,
                   image_format=image_format)
+    # The description text predates the move to ovd_demo; kept so that generated files stay byte-identical.
     info = {"description": "ovdet synthetic shapes benchmark", "version": "1.0", "params": params}
     cat_id = {c["name"]: c["id"] for c in SHAPE_CATEGORIES}
 

@@ -1,4 +1,4 @@
-"""The synthetic shapes benchmark: determinism, pixel-exact boxes, OV splits, captions."""
+"""The demo's shapes benchmark generator (``ovd_demo.shapes``): determinism, pixel-exact boxes, OV splits, captions."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ovdet.datasets import synthetic
-from ovdet.datasets.synthetic import (
+from ovd_demo import shapes
+from ovd_demo.shapes import (
     COLOR_PALETTE,
     SHAPE_BASE_CLASSES,
     SHAPE_CLASSES,
@@ -33,7 +33,7 @@ def test_category_metadata() -> None:
     assert set(SHAPE_BASE_CLASSES) | set(SHAPE_NOVEL_CLASSES) == set(SHAPE_CLASSES)
     assert not set(SHAPE_BASE_CLASSES) & set(SHAPE_NOVEL_CLASSES)
     assert len(SHAPE_NOVEL_CLASSES) == 3
-    ids = [c["id"] for c in synthetic.SHAPE_CATEGORIES]
+    ids = [c["id"] for c in shapes.SHAPE_CATEGORIES]
     assert ids == list(range(1, 11))
 
 
@@ -139,7 +139,7 @@ def test_ov_splits(tmp_path: Path) -> None:
     n_base = sum(a["category_id"] not in novel_ids for a in train_all["annotations"])
     assert len(train["annotations"]) == n_base
     # val: every category, tagged, with both base and novel boxes
-    assert [c["split"] for c in val["categories"]] == [c["split"] for c in synthetic.SHAPE_CATEGORIES]
+    assert [c["split"] for c in val["categories"]] == [c["split"] for c in shapes.SHAPE_CATEGORIES]
     val_cats = {a["category_id"] for a in val["annotations"]}
     assert val_cats & novel_ids and val_cats - novel_ids
     assert len(val["images"]) == 30
@@ -184,7 +184,7 @@ def test_plain_shape_only_captions(tmp_path: Path) -> None:
                                 plain_captions=True)
     train_all = _load(p["train_all_json"])
     names = {c["id"]: c["name"] for c in train_all["categories"]}
-    template_words = {w for t in synthetic._TEMPLATES for w in t.replace("{}", " ").split()}
+    template_words = {w for t in shapes._TEMPLATES for w in t.replace("{}", " ").split()}
     for entry in _load(p["train_captions"])["images"]:
         objs = [names[a["category_id"]] for a in train_all["annotations"] if a["image_id"] == entry["id"]]
         assert entry["captions"]
@@ -201,7 +201,7 @@ def test_upright_shapes_fill_their_boxes_as_drawn(tmp_path: Path) -> None:
         rng = np.random.default_rng(0)
         fills = []
         for _ in range(40):
-            _, objs = synthetic.render_image(rng, (96, 96), max_objects=1, classes=("square",), rotate=rotate)
+            _, objs = shapes.render_image(rng, (96, 96), max_objects=1, classes=("square",), rotate=rotate)
             poly = np.asarray(objs[0].polygons[0]).reshape(-1, 2)
             x, y = poly[:, 0], poly[:, 1]
             area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
@@ -213,8 +213,8 @@ def test_upright_shapes_fill_their_boxes_as_drawn(tmp_path: Path) -> None:
 
 
 def test_cli(tmp_path: Path, capsys) -> None:
-    assert synthetic.main(["--out", str(tmp_path), "--num-train", "3", "--num-val", "2", "--seed", "1",
-                           "--image-size", "64"]) == 0
+    assert shapes.main(["--out", str(tmp_path), "--num-train", "3", "--num-val", "2", "--seed", "1",
+                        "--image-size", "64"]) == 0
     out = capsys.readouterr().out
     assert "val_json" in out and "counts:" in out
     assert len(_load(str(tmp_path / "annotations" / "instances_val.json"))["images"]) == 2

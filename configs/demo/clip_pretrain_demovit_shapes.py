@@ -1,6 +1,6 @@
-# Embedded demo, stage 2: contrastive pre-training of the demo CLIP from scratch on the synthetic
+# Demo, stage 2: contrastive pre-training of the demo CLIP from scratch on the generated shapes'
 # captions. Run by tools/run_demo.py, which sets the data paths; standalone:
-#   python tools/train.py configs/demo/clip_pretrain.py --cfg-options \
+#   python tools/train.py configs/demo/clip_pretrain_demovit_shapes.py --cfg-options \
 #       train_dataloader.dataset.data_root=work_dirs/demo/data/shapes/ \
 #       val_dataloader.dataset.data_root=work_dirs/demo/data/shapes/
 _base_ = ['../tiny/clip_pretrain_tiny_shapes.py', '../_base_/models/demo_clip.py']

@@ -1,6 +1,6 @@
-# Embedded demo, stage 3: CLIM refinement of the pre-trained demo CLIP (same code path as
+# Demo, stage 3: CLIM refinement of the pre-trained demo CLIP (same code path as
 # configs/clim/clim_vitb16_coco.py, small numbers). Also the region-recognition evaluation of any demo
-# CLIP checkpoint: tools/test.py configs/demo/clim.py --cfg-options model.clip.pretrained=CKPT
+# CLIP checkpoint: tools/test.py configs/demo/clim_demovit_shapes.py --cfg-options model.clip.pretrained=CKPT
 _base_ = ['../tiny/clim_tiny_shapes.py', '../_base_/models/demo_clip.py']
 
 model = dict(
@@ -17,8 +17,7 @@ test_dataloader = val_dataloader
 
 max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_interval=10 ** 6)
-# 5e-4 for 6 epochs: measured against 1e-4 for 1 epoch, crop top-1 27.6 vs 21.7 % and novel AP50 8.4 vs 5.2
-# after F-ViT (the pre-trained CLIP is far from converged, unlike OpenAI's).
+# Why 5e-4 for 6 epochs: docs/demo.md.
 optim_wrapper = dict(optimizer=dict(lr=5e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10),

@@ -1,4 +1,4 @@
-# Embedded demo, stage 6: F-ViT on base-class boxes of the synthetic benchmark with the CLIM-refined
+# Demo, stage 6: F-ViT on base-class boxes of the generated shapes benchmark with the CLIM-refined
 # demo CLIP, frozen. Same bases as configs/fvit/fvit_vitb16_ovcoco.py; run by tools/run_demo.py,
 # which sets the data paths, the CLIP checkpoint and the class-embedding file.
 _base_ = ['../tiny/fvit_tiny_shapes.py', '../_base_/models/demo_clip.py']
@@ -11,15 +11,15 @@ model = dict(
         clip_cfg=dict(_delete_=True, type='CLIPModel', model_cfg={{_base_.demo_clip_cfg}},
                       pretrained='work_dirs/demo/clim/clip_latest.pt'),
         out_indices=(0, 1, 2, 3)),
-    neck=dict(in_channels=[{{_base_.demo_clip_width}}] * 4, out_channels=channels),
+    neck=[dict(_base_.model.neck[0], in_channels=_base_.demo_clip_width),
+          dict(_base_.model.neck[1], in_channels=[_base_.demo_clip_width] * 4, out_channels=channels)],
     rpn_head=dict(in_channels=channels, feat_channels=channels),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=channels),
         bbox_head=dict(
             class_embeddings='work_dirs/demo/embed/class_embeddings.npy',
             in_channels=channels,
-            # Two fc layers instead of the real config's 4 conv + 2 fc: on a CPU the RoI convs
-            # would be most of the demo's time.
+            # Two fc layers instead of the real config's 4 conv + 2 fc: why in docs/demo.md.
             num_shared_convs=0,
             num_shared_fcs=2,
             conv_out_channels=channels,
