@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ['CLIM_CKPT_DIR'] = args.ckpt_dir
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    from clim.models import zoo, zoo_report
+    from clim.models import hub, zoo, zoo_report
 
     root = args.ckpt_dir
     needed: list[str] = []
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
     extra = []
     for value in other_paths:  # ckpt/... paths of the config that no zoo entry describes
-        rel = zoo.norm_ckpt_path(value)
+        rel = hub.norm_ckpt_path(value)
         path = osp.join(root, rel) if rel is not None else value
         extra.append(dict(name='(unlisted)', path=path, status='present' if osp.exists(path) else 'missing',
                           needed=True))

@@ -118,7 +118,8 @@ def build_clip(model: str | None = None, model_name: str | None = None, model_cf
         SystemExit: ``model`` is not a zoo entry, or names one without a text tower to encode with.
     """
     from clim.models.factory import build_clip as build
-    from clim.models.zoo import ZOO, find_entry
+    from clim.models.hub import find_entry
+    from clim.models.zoo import ZOO
 
     given = {k: v for k, v in dict(model_name=model_name, model_cfg=model_cfg, pretrained=pretrained,
                                    quick_gelu=quick_gelu).items() if v is not None}

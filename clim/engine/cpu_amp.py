@@ -1,13 +1,12 @@
 """Mixed precision on CPU: MMEngine's AmpOptimWrapper only runs on accelerators, and bf16 autocast is not
 always faster on a CPU.
 
-Measured on an AMD EPYC with avx512_bf16 (issue 17): the CLIM ViT-B/16 step took 20.0 s under bf16
-autocast against 7.9 s in float32, 2.5x slower; on an Intel Xeon with AMX a single transformer block ran
-1.59x faster in bf16 while the whole CLIM step ran 2.8x slower (frozen blocks took a weight-broadcast
-path, since fixed by :mod:`clim.models.attention_layout`). A block says little about a model, so
-``tools/train.py --amp`` on a CPU times one training step of the real model on a real batch of the config
-both ways (:func:`probe_training_step`) and keeps float32 unless bf16 measured faster, saying so with the
-numbers. :func:`probe_cpu_bf16` (one ViT-B block) is the fallback where no model step can be timed.
+``tools/train.py --amp`` on a CPU therefore times one training step of the real model on a real batch of
+the config both ways (:func:`probe_training_step`) and keeps float32 unless bf16 measured faster, saying
+so with the numbers. :func:`probe_cpu_bf16` (one ViT-B block) is the fallback where no model step can be
+timed.
+
+Why (the measurements): see docs/performance.md#mixed-precision-on-cpu.
 """
 from __future__ import annotations
 

@@ -41,8 +41,8 @@ class ContrastiveCLIPBase(BaseModel):
         fold_frozen_attention: attention of blocks that run without autograd (frozen blocks, the frozen text
             tower) projects its input with one matrix product instead of open_clip / torch's weight-broadcast
             batched product (:mod:`clim.models.attention_layout`; CPU only): the same function, rounding-level
-            differences (float32 ~1e-7, bf16 its own rounding); 20-35x faster per frozen block under bf16
-            autocast, ~1.4x in float32. False: the upstream kernels.
+            differences, faster (why: see docs/performance.md#frozen-attention-input-layout). False: the
+            upstream kernels.
         region_eval: :class:`~clim.evaluation.RegionClassifier` options for ``predict``.
         data_preprocessor: default ``CLIMDataPreprocessor``.
     """

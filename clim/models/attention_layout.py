@@ -4,18 +4,18 @@ open_clip's transformer blocks call ``nn.MultiheadAttention(batch_first=True)`` 
 module transposes them to an (L, N, E) *view* and ``F.linear`` applies the packed q/k/v projection to it.
 ``torch.matmul`` folds a non-contiguous 3-D input into one (L * N, E) matrix product only when something
 needs a gradient or N is 1; otherwise (frozen blocks: CLIM's first 6 ViT blocks, every frozen text tower)
-it broadcasts the weight to (L, E, 3E) and runs a batched product of L tiny (N, E) @ (E, 3E) matrices. In
-float32 that is ~1.4x slower than the folded product; under CPU bf16 autocast oneDNN materialises the
-broadcast weight (1.4 G elements for a 785-token mosaic block), 20-35x slower: that copy made the bf16 CLIM
-step 2.5-4x slower than float32 (issue 17; docs/reference_parity.md, T5).
+it broadcasts the weight to (L, E, 3E) and runs a batched product of L tiny (N, E) @ (E, 3E) matrices,
+slower than the folded product in float32 and far slower under CPU bf16 autocast, where oneDNN
+materialises the broadcast weight (docs/reference_parity.md, T5).
 
 :func:`fold_attention_inputs` hands such attention modules their input already laid out as (L, N, E) in
 memory, so the module's transpose gives a contiguous tensor and the projection is one GEMM. Same function,
-other GEMM blocking: float32 rounding-level differences (~1e-7), under bf16 autocast an occasional output
-rounded the other way (the reduced ViT-B CLIM loss moved by 2e-5 relative, bf16's own noise level).
+other GEMM blocking: rounding-level differences only.
 Only CPU tensors are touched (CUDA's strided batched GEMM does not materialise the broadcast), and only
 calls that take the module's slow path without gradients: training mode or autocast, nothing requiring
 grad. When a gradient is needed, matmul makes the same copy itself, so trainable blocks are unchanged.
+
+Why (the measurements): see docs/performance.md#frozen-attention-input-layout.
 """
 from __future__ import annotations
 

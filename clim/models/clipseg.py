@@ -18,7 +18,7 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 
 from .checkpoint import CheckpointError
-from .hub import CLIPSEG_FILES, TOKENIZER_FILES, hub_snapshot, set_offline_env  # noqa: F401
+from .hub import CLIPSEG_FILES, TOKENIZER_FILES, find_entry, hub_snapshot, resolve_entry, set_offline_env  # noqa: F401
 
 __all__ = ['CLIPSegModel', 'CLIPSEG_FILES']
 
@@ -29,12 +29,10 @@ _DEFAULT_PREPROCESS = dict(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0
 
 def _snapshot(pretrained: str) -> Path:
     """A CLIPSeg snapshot folder from a folder, ``models--*`` cache, ``hf-hub:`` id, repo id or zoo name."""
-    from . import zoo  # local: zoo imports the model modules
-
-    entry = zoo.find_entry(name=pretrained) or zoo.find_entry(path=pretrained) or \
-        zoo.find_entry(hub_repo=pretrained.removeprefix('hf-hub:'))
+    entry = find_entry(name=pretrained) or find_entry(path=pretrained) or \
+        find_entry(hub_repo=pretrained.removeprefix('hf-hub:'))
     if entry is not None and not Path(pretrained).is_dir():
-        return entry.resolve()
+        return resolve_entry(entry)
     hint = entry.download if entry is not None else 'see ckpt/README.md'
     return hub_snapshot(pretrained, CLIPSEG_FILES, f'Get it: {hint}.')
 

@@ -16,8 +16,8 @@ A file that does not fit raises :class:`~clim.models.checkpoint.CheckpointError`
 unexpected and mis-shaped keys *in the file's own names* (the reference loads with strict=False and can
 silently keep random weights).
 
-The public interface is :class:`clim.models.CLIPModel`'s (the factory :func:`clim.models.build_clip` picks this
-class for EVA files and names): image side delegated to :class:`~clim.models.towers.eva.EvaImageTower`, text
+The public interface is :class:`clim.models.tower_clip.TowerCLIP`'s (the factory :func:`clim.models.build_clip`
+picks this class for EVA files and names): image side delegated to :class:`~clim.models.towers.eva.EvaImageTower`, text
 side to :class:`~clim.models.towers.text.OpenCLIPTextTower`. ``D`` joint embedding dim, ``W`` image-tower
 width, ``p`` the patch size.
 """
@@ -26,19 +26,16 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import open_clip
 import torch
-import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
 from torch import nn
 
-from . import dense as D
 from .checkpoint import CheckpointError, check_state_dict, load_clip_state
-from .templates import encode_prompt_ensemble
+from .tower_clip import TowerCLIP
 from .towers.eva import EvaImageTower, is_eva_release_layout, is_rope_buffer, timm_to_eva_name
 from .towers.text import OpenCLIPTextTower
 
@@ -98,9 +95,9 @@ class _Expected:
 
 
 @MODELS.register_module()
-class EvaCLIPModel(BaseModule):
-    """EVA-02 CLIP with the project's loading, dense-feature and locking conventions
-    (:class:`~clim.models.CLIPModel`'s interface).
+class EvaCLIPModel(TowerCLIP):
+    """EVA-02 CLIP with the project's loading, dense-feature and locking conventions (the interface:
+    :class:`~clim.models.tower_clip.TowerCLIP`).
 
     Args:
         model_name: ``'EVA02-B-16'``, ``'EVA02-L-14'``, ``'EVA02-L-14-336'`` (open_clip's configs).
@@ -119,8 +116,6 @@ class EvaCLIPModel(BaseModule):
         image_tower / text_tower: the adapters over ``visual.trunk`` / ``text``.
         clip: this module (the open_clip-layout module whose state dict exports hold, as ``CLIPModel.clip``).
     """
-
-    tokenizes_captions = False
 
     def __init__(self, model_name: str | None = None, model_cfg: Mapping | None = None,
                  pretrained: str | os.PathLike | None = None, quick_gelu: bool | None = None,
@@ -212,161 +207,3 @@ class EvaCLIPModel(BaseModule):
         ``logit_scale``): this one. ``CLIPModel.clip`` is the wrapped open_clip CLIP; callers that export or
         hash ``model.clip`` treat both alike."""
         return self
-
-    @property
-    def clip_arch(self) -> dict[str, Any]:
-        """What an export must carry to rebuild this architecture (``type``: this class)."""
-        return dict(type=type(self).__name__, model_name=self.model_name, model_cfg=copy.deepcopy(self.model_cfg),
-                    quick_gelu=False)
-
-    @property
-    def num_blocks(self) -> int:
-        """Number of image-tower blocks (F-ViT tap indices count them)."""
-        return self.image_tower.num_blocks
-
-    @property
-    def embed_dim(self) -> int:
-        """D."""
-        return self.image_tower.embed_dim
-
-    @property
-    def vision_width(self) -> int:
-        """W, channels of :meth:`vit_tokens` maps."""
-        return self.image_tower.width
-
-    @property
-    def text_width(self) -> int:
-        """Width of the text transformer."""
-        return self.text_tower.width
-
-    @property
-    def context_length(self) -> int:
-        """Text context length L."""
-        return self.text_tower.context_length
-
-    @property
-    def stride(self) -> int:
-        """Input pixels per dense-map cell (the patch size)."""
-        return self.image_tower.stride
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """The native input size (H, W)."""
-        return self.image_tower.image_size
-
-    @property
-    def is_vit(self) -> bool:
-        """Always: EVA-02 towers are class-token ViTs."""
-        return True
-
-    # ------------------------------------------------------------------------------------------------
-    # image side
-    # ------------------------------------------------------------------------------------------------
-    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Image embedding (class token -> norm -> head) at any size multiple of p.
-
-        Args:
-            images: (B, 3, H, W) normalized images (OpenAI CLIP mean/std).
-
-        Returns:
-            (B, D), L2-normalized when ``normalize``.
-        """
-        feats = self.image_tower.encode(images)
-        return F.normalize(feats, dim=-1) if normalize else feats
-
-    def dense_features(self, images: torch.Tensor, mode: str = 'v2', normalize: bool = True) -> torch.Tensor:
-        """Dense CLIP feature map: ``'v2'`` (the reference's only EVA path: last block without q/k
-        attention) or ``'plain'`` (ordinary last block).
-
-        Returns:
-            (B, D, H / p, W / p), L2-normalized per location when ``normalize``.
-        """
-        return self.image_tower.dense(images, mode=mode, normalize=normalize)
-
-    def vit_tokens(self, images: torch.Tensor,
-                   block_ids: Sequence[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """F-ViT taps: ``(maps, final)``, ``maps[i]`` (B, W, H / p, W / p) after block ``block_ids[i]``
-        (the last block computed as v2), ``final`` the v2 tokens before the final norm."""
-        maps, final, _ = self.image_tower.v2_tokens(images, block_ids)
-        return maps, final
-
-    def project_dense(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Final norm + head per location: (B, W, h, w) -> (B, D, h, w)."""
-        return self.image_tower.project(tokens, normalize=normalize)
-
-    def pool_boxes(self, dense: torch.Tensor, boxes: Sequence[torch.Tensor], normalized: bool = True,
-                   normalize: bool = True) -> torch.Tensor:
-        """RoIAlign 1x1 of a dense map (B, D, h, w) over per-image boxes -> (sum n_i, D) float32."""
-        return D.pool_boxes(dense, boxes, normalized=normalized, stride=self.stride, normalize=normalize)
-
-    def region_features(self, images: torch.Tensor, boxes: Sequence[torch.Tensor], normalized: bool = True,
-                        mode: str = 'v2') -> torch.Tensor:
-        """Region embeddings (sum n_i, D) of boxes by RoIAlign on the dense map (``'v2'`` / ``'plain'``)."""
-        if mode == 'v1':
-            return self.mask_attention_pool(images, [])
-        return self.pool_boxes(self.dense_features(images, mode=mode), boxes, normalized=normalized)
-
-    def pool_masks(self, dense: torch.Tensor, masks: Sequence[torch.Tensor],
-                   normalize: bool = True) -> torch.Tensor:
-        """Mean of a dense map (B, D, h, w) inside masks -> (sum n_i, D) float32."""
-        return D.pool_masks(dense, masks, normalize=normalize)
-
-    def mask_attention_pool(self, images: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Not available: "v1" mask attention pooling is CLIM's open_clip-ViT region mode; the EVA reference
-        extracts regions from the v2 dense map only (use ``mode='v2'``)."""
-        raise NotImplementedError('v1 (mask attention pooling) is implemented for open_clip ViT towers; EVA-02 '
-                                  'region features come from the v2 dense map (mode="v2")')
-
-    # ------------------------------------------------------------------------------------------------
-    # text side
-    # ------------------------------------------------------------------------------------------------
-    def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
-        """open_clip BPE tokenization: LongTensor (N, L) on the model's device."""
-        return self.text_tower.tokenize(texts)
-
-    def encode_text(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Text embedding (N, D) of token ids (N, L) (pooled at the EOT token), L2-normalized when
-        ``normalize``."""
-        return self.text_tower.encode(tokens, normalize=normalize)
-
-    def encode_text_trimmed(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """:meth:`encode_text` up to the batch's longest EOT (see ``OpenCLIPTextTower.encode_trimmed``)."""
-        return self.text_tower.encode_trimmed(tokens, normalize=normalize)
-
-    def encode_pseudo_words(self, embeds: torch.Tensor, lengths: torch.Tensor | Sequence[int],
-                            normalize: bool = True) -> torch.Tensor:
-        """Text transformer on token embeddings (N, L', width) -> (N, D) (BARON's pseudo words)."""
-        return self.text_tower.encode_pseudo_words(embeds, lengths, normalize=normalize)
-
-    def encode_class_names(self, names: Sequence[str], templates: str | Sequence[str] | None = None,
-                           batch_size: int = 256) -> torch.Tensor:
-        """Prompt-ensemble class embeddings (C, D), L2-normalized (as ``CLIPModel.encode_class_names``)."""
-        return encode_prompt_ensemble(self, names, templates, batch_size)
-
-    # ------------------------------------------------------------------------------------------------
-    # training controls
-    # ------------------------------------------------------------------------------------------------
-    def image_groups(self) -> list[list[nn.Parameter]]:
-        """Image-tower locking groups in order (see :meth:`EvaImageTower.param_groups`)."""
-        return [group for _, group in self.image_tower.param_groups()]
-
-    def lock_image_tower(self, unlocked_groups: int = 0) -> None:
-        """Freeze the image tower except its last ``unlocked_groups`` groups; norm and head stay frozen."""
-        self.image_tower.lock(unlocked_groups)
-
-    def lock_text_tower(self) -> None:
-        """Freeze the whole text tower; ``logit_scale`` stays trainable."""
-        self.text_tower.lock()
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Activation checkpointing of the image and text blocks."""
-        self.image_tower.set_grad_checkpointing(enable)
-        self.text.set_grad_checkpointing(enable)
-
-    def forward(self, images: torch.Tensor | None = None, text: torch.Tensor | None = None
-                ) -> dict[str, torch.Tensor | None]:
-        """``{'image_features': (B, D) | None, 'text_features': (N, D) | None, 'logit_scale': ()}``,
-        features normalized, ``logit_scale`` exponentiated."""
-        return dict(image_features=self.encode_image(images) if images is not None else None,
-                    text_features=self.encode_text(text) if text is not None else None,
-                    logit_scale=self.logit_scale.exp())

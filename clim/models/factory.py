@@ -40,7 +40,7 @@ from .checkpoint import CheckpointError, load_clip_state
 from .clip import CLIPModel
 from .eva_clip import EvaCLIPModel, is_eva_model_cfg, is_eva_state_dict
 from .hf_clip import HFTextCLIPModel, export_clip_type
-from .hub import ckpt_root, resolve_pretrained, set_offline_env
+from .hub import ckpt_root, entry_build_cfg, norm_ckpt_path, resolve_pretrained, set_offline_env
 
 __all__ = ['build_clip', 'build_zoo_model', 'clip_class_for', 'clip_cfg_for', 'CLIP_CLASSES']
 
@@ -59,7 +59,7 @@ _HF_ONLY = ('key_map', 'text_model', 'tokenizer')
 def _local_file(pretrained: str) -> Path:
     """A config's weights path as a file: as given, else a ``ckpt/...`` path under :func:`ckpt_root`."""
     path = Path(pretrained)
-    rel = None if path.is_file() else zoo.norm_ckpt_path(pretrained)
+    rel = None if path.is_file() else norm_ckpt_path(pretrained)
     return ckpt_root() / rel if rel is not None else path
 
 
@@ -193,13 +193,13 @@ def build_zoo_model(name: str | None = None, ckpt_dir: str | os.PathLike | None 
         return build_clip(overrides)
     entry = zoo.get_entry(name)
     if entry.kind != 'clip':
-        return MODELS.build(entry.build_cfg(ckpt_dir, **overrides))
+        return MODELS.build(entry_build_cfg(entry, ckpt_dir, **overrides))
     pretrained = overrides.get('pretrained')
     if isinstance(pretrained, str) and export_clip_type(_local_file(pretrained)) not in (None, 'CLIPModel'):
         # A CLIM export of this model records its own architecture; the entry's build config (the release's
         # model_cfg and key names) describes the release file, not the export.
         return build_clip(overrides)
-    return build_clip(entry.build_cfg(ckpt_dir, **overrides))
+    return build_clip(entry_build_cfg(entry, ckpt_dir, **overrides))
 
 
 def clip_cfg_for(cfg: Mapping[str, Any]) -> dict:

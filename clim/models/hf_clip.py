@@ -1,5 +1,5 @@
 """``HFTextCLIPModel``: open_clip CLIPs whose text tower is a Hugging Face model (BiomedCLIP,
-UniMed-CLIP), loaded offline from ``ckpt/``, with the :class:`~clim.models.CLIPModel` interface.
+UniMed-CLIP), loaded offline from ``ckpt/``, with the :class:`~clim.models.tower_clip.TowerCLIP` interface.
 
 open_clip builds such a model (``CustomTextCLIP``) from a config whose ``text_cfg.hf_model_name`` names a
 hub repo; its text tower and tokenizer call ``AutoConfig`` / ``AutoTokenizer.from_pretrained`` on that
@@ -15,22 +15,19 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import open_clip
 import torch
-import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
-from torch import nn
 
-from . import timm_dense as T
 from .checkpoint import CheckpointError, check_state_dict, is_torchscript_archive, load_clip_state
-from .clip import CLIPModel
 from .hub import (TOKENIZER_FILES, hf_text_download, hf_text_download_hint, hub_snapshot,  # noqa: F401
                   resolve_pretrained, set_offline_env)
+from .tower_clip import OpenCLIPWrapper
+from .towers import build_image_tower
 from .towers.text import HFTextTower
 
 __all__ = ['HFTextCLIPModel', 'TOKENIZER_FILES', 'hf_text_download', 'hf_text_download_hint', 'export_clip_type']
@@ -76,9 +73,9 @@ def _open_clip_config(weights: str | None) -> dict:
 
 
 @MODELS.register_module()
-class HFTextCLIPModel(CLIPModel):
+class HFTextCLIPModel(OpenCLIPWrapper):
     """An open_clip ``CustomTextCLIP`` (HF text tower; open_clip ViT or timm ViT image tower) with the
-    :class:`~clim.models.CLIPModel` interface: ``encode_image`` (B, 3, H, W) -> (B, D),
+    :class:`~clim.models.tower_clip.TowerCLIP` interface: ``encode_image`` (B, 3, H, W) -> (B, D),
     ``tokenize`` / ``encode_text`` (N, L) -> (N, D), ``encode_class_names`` -> (C, D), and
     ``dense_features`` (B, D, H / p, W / p) / ``pool_boxes`` / ``region_features`` (sum n_i, D) /
     ``vit_tokens`` for class-token ViT towers.
@@ -109,7 +106,7 @@ class HFTextCLIPModel(CLIPModel):
                  text_model: str | None = None, tokenizer: str | None = None,
                  init_cfg: dict | list | None = None,
                  loaded: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None = None) -> None:
-        BaseModule.__init__(self, init_cfg)  # CLIPModel.__init__ builds a standard CLIP: not this one
+        super().__init__(init_cfg)
         set_offline_env()
         weights = resolve_pretrained(pretrained) if pretrained else None
         # `loaded`: the file as the factory (clim.models.build_clip) read it, so it is read once.
@@ -157,6 +154,7 @@ class HFTextCLIPModel(CLIPModel):
         self.pretrained = weights
         self.checkpoint_format = info.get('format')
         self.checkpoint_meta = info.get('meta', {})
+        self.image_tower = build_image_tower(self.clip.visual)
         self.text_tower = HFTextTower(self.clip, self.tokenizer_dir, int(text_cfg.get('context_length', 77)),
                                       text_cfg.get('tokenizer_kwargs'))
 
@@ -171,96 +169,3 @@ class HFTextCLIPModel(CLIPModel):
             out[k] = v
         expected = self.clip.state_dict()
         return {k: v for k, v in out.items() if k in expected or not k.endswith(_HF_DERIVED_SUFFIXES)}
-
-    # ------------------------------------------------------------------------------------------
-    # properties
-    # ------------------------------------------------------------------------------------------
-    @property
-    def _trunk(self) -> nn.Module | None:
-        """The timm trunk of a timm image tower, None for an open_clip ViT."""
-        return T.timm_trunk(self.visual)
-
-    @property
-    def clip_arch(self) -> dict[str, Any]:
-        """What an export carries: :attr:`CLIPModel.clip_arch` plus ``type`` (this class), so that the
-        registry rebuilds an export with this class (:func:`export_clip_type`)."""
-        return dict(super().clip_arch, type=type(self).__name__)
-
-    @property
-    def is_vit(self) -> bool:
-        """Whether the image tower is a class-token ViT: open_clip's, or a timm one the dense code supports."""
-        if self._trunk is None:
-            return super().is_vit
-        try:
-            T.check_timm_vit(self.visual)
-        except NotImplementedError:
-            return False
-        return True
-
-    @property
-    def vision_width(self) -> int:
-        """Width of the ViT (channels of ``vit_tokens`` maps)."""
-        trunk = self._trunk
-        return int(trunk.embed_dim) if trunk is not None else super().vision_width
-
-    @property
-    def stride(self) -> int:
-        """Input pixels per dense-map cell (the patch size)."""
-        trunk = self._trunk
-        return int(trunk.patch_embed.patch_size[0]) if trunk is not None else super().stride
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """The native input size (H, W)."""
-        trunk = self._trunk
-        return tuple(trunk.patch_embed.img_size) if trunk is not None else super().image_size
-
-    # ------------------------------------------------------------------------------------------
-    # image side: timm towers get the timm versions; open_clip ViTs the inherited ones
-    # ------------------------------------------------------------------------------------------
-    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Image embedding (B, 3, H, W) -> (B, D), L2-normalized when ``normalize``."""
-        if self._trunk is None:
-            return super().encode_image(images, normalize)
-        if tuple(images.shape[-2:]) == self.image_size:
-            feats = self.visual(images)
-        else:
-            feats = T.timm_encode_image(self.visual, images)
-        return F.normalize(feats, dim=-1) if normalize else feats
-
-    def dense_features(self, images: torch.Tensor, mode: str = 'v2', normalize: bool = True) -> torch.Tensor:
-        """Dense map (B, D, H / p, W / p), ``'v2'`` or ``'plain'`` (see :meth:`CLIPModel.dense_features`)."""
-        if self._trunk is None:
-            return super().dense_features(images, mode, normalize)
-        return T.timm_vit_dense(self.visual, images, mode=mode, normalize=normalize)
-
-    def mask_attention_pool(self, images: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
-        """"v1" region features (open_clip ViT towers only)."""
-        if self._trunk is not None:
-            raise NotImplementedError('v1 (mask attention pooling) is implemented for open_clip ViT towers; this '
-                                      'model has a timm ViT tower (e.g. BiomedCLIP): use v2 region features')
-        return super().mask_attention_pool(images, masks)
-
-    def vit_tokens(self, images: torch.Tensor,
-                   block_ids: Sequence[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Intermediate token maps for F-ViT (see :meth:`CLIPModel.vit_tokens`)."""
-        if self._trunk is None:
-            return super().vit_tokens(images, block_ids)
-        maps, final, _ = T.timm_vit_v2_tokens(self.visual, images, block_ids)
-        return maps, final
-
-    def project_dense(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Final norm + projection per location: (B, W, h, w) -> (B, D, h, w)."""
-        if self._trunk is None:
-            return super().project_dense(tokens, normalize)
-        return T.timm_tokens_to_dense(self.visual, tokens, normalize)
-
-    def image_groups(self) -> list[list[nn.Parameter]]:
-        """Parameter groups in the CLIM order: [patch embed + class token + norm_pre], [pos_embed], one
-        per block (timm towers); the final norm and projection belong to none (always frozen)."""
-        trunk = self._trunk
-        if trunk is None:
-            return super().image_groups()
-        T.check_timm_vit(self.visual)
-        stem = [*trunk.patch_embed.parameters(), trunk.cls_token, *trunk.norm_pre.parameters()]
-        return [stem, [trunk.pos_embed]] + [list(b.parameters()) for b in trunk.blocks]

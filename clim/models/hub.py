@@ -1,4 +1,4 @@
-"""Offline resolution of weights kept in ``ckpt/``: hub-cache directories and zoo names.
+"""Offline resolution of weights kept in ``ckpt/``: hub-cache directories, zoo entries and zoo names.
 
 Nothing here downloads. Two on-disk layouts besides plain files are understood:
 
@@ -8,37 +8,35 @@ Nothing here downloads. Two on-disk layouts besides plain files are understood:
 - a torch hub checkpoint, ``checkpoints/<file>.pth`` under the torch hub dir (``$TORCH_HOME/hub``), as
   written by torchvision's ``weights=...`` download.
 
+The zoo table (:mod:`clim.models.zoo`, pure data) says where each entry is expected; the functions here look
+on disk: :func:`find_entry` (by name, ``ckpt/...`` path or hub repo), :func:`locate_entry`,
+:func:`resolve_entry` (with the download hint when missing), :func:`entry_build_cfg`.
 :func:`resolve_pretrained` turns what a config puts in ``pretrained`` (a file, a hub-cache directory,
-``hf-hub:org/name`` or a zoo name, see :mod:`clim.models.zoo`) into the weight file to read, and fails
-with the searched paths and the download hint when it is missing.
+``hf-hub:org/name`` or a zoo name) into the weight file to read, and fails with the searched paths and the
+download hint when it is missing.
 """
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .checkpoint import CheckpointError
+from .zoo import (CLIPSEG_FILES, OPEN_CLIP_WEIGHT_FILES, TOKENIZER_FILES, ZOO, ZooEntry, hf_text_download,
+                  hub_cache_dirname)
 
 __all__ = [
     'HubCacheError', 'OPEN_CLIP_WEIGHT_FILES', 'ckpt_root', 'hub_cache_dirname', 'hub_cache_roots',
     'find_hub_cache', 'snapshot_dir', 'snapshot_file', 'resolve_pretrained', 'set_offline_env', 'hub_snapshot',
-    'TOKENIZER_FILES', 'CLIPSEG_FILES', 'hf_text_download', 'hf_text_download_hint',
+    'TOKENIZER_FILES', 'CLIPSEG_FILES', 'hf_text_download', 'hf_text_download_hint', 'norm_ckpt_path',
+    'find_entry', 'entry_expected_path', 'entry_candidates', 'locate_entry', 'entry_missing_message',
+    'resolve_entry', 'entry_build_cfg',
 ]
 
-# open_clip's weight-file names in a hub repo, preferred first (open_clip.pretrained: HF_WEIGHTS_NAME
-# and its safetensors alternative).
-OPEN_CLIP_WEIGHT_FILES = ('open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
 _HELP = 'See ckpt/README.md for the expected layout and download commands.'
-# A tokenizer folder holds one of these (fast tokenizer, WordPiece vocab, BPE vocab).
-TOKENIZER_FILES = ('tokenizer.json', 'vocab.txt', 'vocab.json')
-# What a CLIPSeg snapshot must hold: config, weights, tokenizer (preprocessor_config.json is optional).
-CLIPSEG_FILES = (('config.json',), ('model.safetensors', 'pytorch_model.bin'), TOKENIZER_FILES)
-
-
-def hf_text_download(repo_id: str) -> str:
-    """The command that puts a text model's config and tokenizer (not its weights) into ``ckpt/``."""
-    return f'hf download {repo_id} config.json vocab.txt tokenizer_config.json --cache-dir ckpt'
+_README = 'ckpt/README.md'
 
 
 def hf_text_download_hint(repo_id: str) -> str:
@@ -60,11 +58,6 @@ def set_offline_env() -> None:
 def ckpt_root() -> Path:
     """The weights folder: ``$CLIM_CKPT_DIR`` or ``./ckpt``."""
     return Path(os.environ.get('CLIM_CKPT_DIR', 'ckpt'))
-
-
-def hub_cache_dirname(repo_id: str) -> str:
-    """``'org/name'`` -> ``'models--org--name'`` (huggingface_hub's cache folder name)."""
-    return 'models--' + repo_id.strip('/').replace('/', '--')
 
 
 def hub_cache_roots(extra: Sequence[str | os.PathLike] = ()) -> list[Path]:
@@ -178,6 +171,113 @@ def hub_snapshot(repo_or_dir: str | os.PathLike, files: Sequence[Sequence[str]] 
         raise HubCacheError(f'{repo_id}: {e} {hint}'.rstrip()) from e
 
 
+# ------------------------------------------------------------------------------------------------
+# zoo entries on disk (the table itself is clim.models.zoo)
+# ------------------------------------------------------------------------------------------------
+def norm_ckpt_path(value: str) -> str | None:
+    """A config's path inside the weights folder, relative to it: ``'ckpt/x/y'`` / ``'./ckpt/x'`` /
+    ``'<ckpt_root()>/x'`` -> ``'x/y'``; anything else None."""
+    v = value.replace('\\', '/')
+    while v.startswith('./'):
+        v = v[2:]
+    root = str(ckpt_root()).replace('\\', '/').rstrip('/')
+    for prefix in ('ckpt/', root + '/'):
+        if v.startswith(prefix):
+            return v[len(prefix):]
+    return None
+
+
+def find_entry(name: str | None = None, path: str | None = None, hub_repo: str | None = None) -> ZooEntry | None:
+    """The first zoo entry with this name / alias, whose expected location contains ``path`` (``ckpt/...``,
+    or a path inside a hub-cache entry), or whose hub repo is ``hub_repo``; None if none."""
+    rel = norm_ckpt_path(path) if path is not None else None
+    for e in ZOO.values():
+        if name is not None and e.is_called(name):
+            return e
+        if hub_repo is not None and e.hub_repo == hub_repo.strip('/'):
+            return e
+        if rel is not None and e.covers(rel):
+            return e
+    return None
+
+
+def entry_expected_path(entry: ZooEntry, root: str | os.PathLike | None = None) -> Path:
+    """Where ``entry``'s weights are expected (``root`` defaults to :func:`ckpt_root`)."""
+    return Path(root if root is not None else ckpt_root()) / entry.path
+
+
+def entry_candidates(entry: ZooEntry, root: str | os.PathLike | None = None) -> list[Path]:
+    """Every location searched for ``entry``'s weights, in order (the expected path first; hub caches also
+    in :func:`hub_cache_roots`, torch hub files under ``$TORCH_HOME/hub``)."""
+    out = [entry_expected_path(entry, root)]
+    if entry.fmt == 'hf_hub_cache':
+        extra = [root] if root is not None else []
+        out += [Path(r) / hub_cache_dirname(entry.hub_repo) for r in hub_cache_roots(extra)]
+    elif entry.fmt == 'torch_hub' and os.environ.get('TORCH_HOME'):
+        out.append(Path(os.environ['TORCH_HOME']) / 'hub' / entry.path)
+    seen: list[Path] = []
+    for p in out:
+        if p not in seen:
+            seen.append(p)
+    return seen
+
+
+def locate_entry(entry: ZooEntry, root: str | os.PathLike | None = None) -> Path | None:
+    """The first of :func:`entry_candidates` that exists (a folder for hub caches, else a file), else None."""
+    for p in entry_candidates(entry, root):
+        if (p.is_dir() if entry.fmt == 'hf_hub_cache' else p.is_file()):
+            return p
+    return None
+
+
+def entry_missing_message(entry: ZooEntry, root: str | os.PathLike | None = None) -> str:
+    """What is missing, where it was looked for and how to get it."""
+    searched = ', '.join(f"'{p}'" for p in entry_candidates(entry, root))
+    what = 'hub cache folder' if entry.fmt == 'hf_hub_cache' else 'file'
+    return (f"{entry.name} ({entry.title}): {what} not found; looked for {searched}. "
+            f'Get it: {entry.download}. See {_README}.')
+
+
+def resolve_entry(entry: ZooEntry, root: str | os.PathLike | None = None, open_clip_weights: bool = False) -> Path:
+    """``entry``'s weights on disk: the file, or for hub caches the snapshot folder (checked to hold the
+    entry's ``hub_files``) or, with ``open_clip_weights``, its open_clip weight file.
+
+    Raises:
+        CheckpointError: missing (message: searched paths + download hint); HubCacheError: incomplete.
+    """
+    found = locate_entry(entry, root)
+    if found is None:
+        raise CheckpointError(entry_missing_message(entry, root))
+    if entry.fmt != 'hf_hub_cache':
+        return found
+    try:
+        if open_clip_weights:
+            return snapshot_file(found, OPEN_CLIP_WEIGHT_FILES)
+        snap = snapshot_dir(found)
+        for alternatives in entry.hub_files:
+            snapshot_file(found, alternatives)
+        return snap
+    except HubCacheError as e:
+        raise HubCacheError(f'{entry.name}: {e} Get it: {entry.download}.') from e
+
+
+def entry_build_cfg(entry: ZooEntry, root: str | os.PathLike | None = None, **overrides: Any) -> dict:
+    """``entry``'s registry config with the resolved weights (``pretrained``) and ``overrides`` merged.
+
+    Raises:
+        NotImplementedError: the entry has no loader yet; CheckpointError: weights missing (see
+        :func:`resolve_entry`; not raised when ``overrides`` gives ``pretrained``).
+    """
+    if entry.build is None:
+        needs = f" (needs {', '.join(entry.requires)})" if entry.requires else ''
+        raise NotImplementedError(f'{entry.name}: no loader yet{needs}. {entry.notes}')
+    cfg = copy.deepcopy(dict(entry.build))
+    if 'pretrained' not in overrides:
+        cfg['pretrained'] = str(resolve_entry(entry, root, open_clip_weights=entry.library == 'open_clip'))
+    cfg.update(overrides)
+    return cfg
+
+
 def resolve_pretrained(pretrained: str | os.PathLike) -> str:
     """What ``CLIPModel(pretrained=...)`` reads, from what a config says.
 
@@ -185,7 +285,7 @@ def resolve_pretrained(pretrained: str | os.PathLike) -> str:
     - a hub-cache directory (``.../models--org--name``) or a snapshot directory: its open_clip weight
       file (``open_clip_model.safetensors`` or ``open_clip_pytorch_model.bin``);
     - ``hf-hub:org/name``: that repo's cache entry in :func:`hub_cache_roots`, then as above;
-    - a zoo name (``'metaclip-vit-b-16'``, see :mod:`clim.models.zoo`): its expected location.
+    - a zoo name (``'metaclip-vit-b-16'``, see :mod:`clim.models.zoo`): its weights (:func:`resolve_entry`).
 
     A path that matches a zoo entry but is missing fails with the entry's download hint; any other
     missing path is returned unchanged (the checkpoint reader reports it).
@@ -193,8 +293,6 @@ def resolve_pretrained(pretrained: str | os.PathLike) -> str:
     Raises:
         HubCacheError / CheckpointError: missing or incomplete, with paths searched and download hint.
     """
-    from . import zoo  # local: zoo imports this module
-
     text = str(pretrained)
     path = Path(text)
     if path.is_file():
@@ -202,11 +300,11 @@ def resolve_pretrained(pretrained: str | os.PathLike) -> str:
     set_offline_env()
     if text.startswith('hf-hub:'):
         repo_id = text[len('hf-hub:'):]
-        entry = zoo.find_entry(hub_repo=repo_id)
+        entry = find_entry(hub_repo=repo_id)
         cache = find_hub_cache(repo_id)
         if cache is None:
             searched = [str(r / hub_cache_dirname(repo_id)) for r in hub_cache_roots()]
-            hint = entry.missing_message() if entry else _HELP
+            hint = entry_missing_message(entry) if entry else _HELP
             raise HubCacheError(f'{text}: no hub cache entry (looked for {searched}). {hint}')
         return str(snapshot_file(cache, OPEN_CLIP_WEIGHT_FILES))
     if path.is_dir():
@@ -218,7 +316,7 @@ def resolve_pretrained(pretrained: str | os.PathLike) -> str:
                     return str(path / n)
             raise HubCacheError(f"snapshot '{path}' lacks {' / '.join(OPEN_CLIP_WEIGHT_FILES)}. {_HELP}")
         return text
-    entry = zoo.find_entry(name=text) or zoo.find_entry(path=text)
+    entry = find_entry(name=text) or find_entry(path=text)
     if entry is not None:
-        return str(entry.resolve(open_clip_weights=True))
+        return str(resolve_entry(entry, open_clip_weights=True))
     return text

@@ -1,41 +1,52 @@
-"""The model zoo: every pretrained model clim-ovd knows, where its weights live in ``ckpt/`` and how to
-build it by name.
+"""The model zoo table: every pretrained model clim-ovd knows, where its weights live in ``ckpt/``, what the
+file must hold and the registry config that builds it.
 
-Each :class:`ZooEntry` records the expected location (relative to the weights folder, see
-:func:`clim.models.hub.ckpt_root`), the on-disk format, a download hint and the config that builds it.
-``dict(type='ZooModel', name='metaclip-vit-b-16')`` builds any loadable entry through mmdet's MODELS
-registry (CLIP-like entries give a :class:`~clim.models.CLIPModel`, or its subclass
-:class:`~clim.models.HFTextCLIPModel` for Hugging Face text towers; vision-only entries a detection
-backbone; CLIPSeg a :class:`~clim.models.CLIPSegModel`); configs may also name the weights directly,
-e.g. ``CLIPModel(pretrained='ckpt/models--...')``.
+This module is data: it imports nothing of clim-ovd and touches no file system. Each :class:`ZooEntry`
+records the expected location (relative to the weights folder), the on-disk format, a download hint and the
+build config. What uses the table lives elsewhere, each importing it one way:
 
-``tools/check_ckpt.py`` prints the table (present / missing, size and format checks, which configs use
-each entry). Nothing here downloads.
+- :mod:`clim.models.hub` finds an entry's weights on disk (``locate_entry``, ``resolve_entry``,
+  ``entry_build_cfg``, ``find_entry`` by name / path / hub repo) and resolves ``pretrained`` values;
+- :mod:`clim.models.factory` builds an entry by name: ``dict(type='ZooModel', name='metaclip-vit-b-16')``
+  (CLIP-like entries give a CLIP with the CLIPModel interface, vision-only entries a detection backbone,
+  CLIPSeg a :class:`~clim.models.CLIPSegModel`);
+- :mod:`clim.models.zoo_report` checks presence, size and format and which configs use each entry
+  (``tools/check_ckpt.py`` prints it).
+
+Nothing here downloads.
 """
 from __future__ import annotations
 
-import copy
-import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .checkpoint import CheckpointError
-from .hub import (CLIPSEG_FILES, OPEN_CLIP_WEIGHT_FILES, HubCacheError, ckpt_root, hf_text_download,
-                  hub_cache_dirname, hub_cache_roots, snapshot_dir, snapshot_file)
+__all__ = ['ZooEntry', 'ZOO', 'get_entry', 'list_entries', 'OPEN_CLIP_WEIGHT_FILES', 'TOKENIZER_FILES',
+           'CLIPSEG_FILES', 'hub_cache_dirname', 'hf_text_download']
 
-__all__ = ['ZooEntry', 'ZOO', 'get_entry', 'find_entry', 'list_entries', 'norm_ckpt_path', 'REPO_ROOT']
+# Hub-cache layout names the table's rows are written in (pure strings; clim.models.hub re-exports them).
+# open_clip's weight-file names in a hub repo, preferred first (open_clip.pretrained: HF_WEIGHTS_NAME
+# and its safetensors alternative).
+OPEN_CLIP_WEIGHT_FILES = ('open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
+# A tokenizer folder holds one of these (fast tokenizer, WordPiece vocab, BPE vocab).
+TOKENIZER_FILES = ('tokenizer.json', 'vocab.txt', 'vocab.json')
+# What a CLIPSeg snapshot must hold: config, weights, tokenizer (preprocessor_config.json is optional).
+CLIPSEG_FILES = (('config.json',), ('model.safetensors', 'pytorch_model.bin'), TOKENIZER_FILES)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-logger = logging.getLogger(__name__)
-_README = 'ckpt/README.md'
+
+def hub_cache_dirname(repo_id: str) -> str:
+    """``'org/name'`` -> ``'models--org--name'`` (huggingface_hub's cache folder name)."""
+    return 'models--' + repo_id.strip('/').replace('/', '--')
+
+
+def hf_text_download(repo_id: str) -> str:
+    """The command that puts a text model's config and tokenizer (not its weights) into ``ckpt/``."""
+    return f'hf download {repo_id} config.json vocab.txt tokenizer_config.json --cache-dir ckpt'
 
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """One pretrained model.
+    """One pretrained model (a table row; :mod:`clim.models.hub` finds its files).
 
     Attributes:
         name: the zoo name configs use (``ZooModel(name=...)``).
@@ -46,7 +57,7 @@ class ZooEntry:
             ``'state_dict'`` (``torch.save`` of tensors, possibly a training checkpoint around it),
             ``'hf_hub_cache'`` (``models--org--name/{refs/main, snapshots/<hash>/...}``) or
             ``'torch_hub'`` (``checkpoints/<file>`` of the torch hub dir).
-        path: expected location relative to the weights folder.
+        path: expected location relative to the weights folder (``/``-separated).
         download: how to get it (a command or a URL).
         library: the library that builds the model (open_clip, timm, torchvision, transformers).
         build: registry config (``pretrained`` filled in at build time); None: not loadable yet.
@@ -56,6 +67,8 @@ class ZooEntry:
             ``model`` and stripping ``module.``.
         size_mb: approximate size of the real file(s), for the size sanity check.
         requires: extra Python packages needed to build it.
+        notes: free text shown when it cannot be built.
+        aliases: other names that find it (a release file's stem, an open_clip ``model/tag``).
         extra_hub: other hub repos the model reads from the hub caches (a Hugging Face text tower's
             ``config.json`` and tokenizer); checked and reported with the entry.
     """
@@ -77,71 +90,14 @@ class ZooEntry:
     aliases: tuple[str, ...] = field(default=())
     extra_hub: tuple[str, ...] = ()
 
-    # --------------------------------------------------------------------------------------------
-    def expected_path(self, root: str | os.PathLike | None = None) -> Path:
-        """Where the weights are expected (``root`` defaults to :func:`ckpt_root`)."""
-        return Path(root if root is not None else ckpt_root()) / self.path
+    def is_called(self, name: str) -> bool:
+        """Whether ``name`` is this entry's name or one of its aliases."""
+        return name == self.name or name in self.aliases
 
-    def candidates(self, root: str | os.PathLike | None = None) -> list[Path]:
-        """Every location searched, in order (the expected path first)."""
-        out = [self.expected_path(root)]
-        if self.fmt == 'hf_hub_cache':
-            extra = [root] if root is not None else []
-            out += [Path(r) / hub_cache_dirname(self.hub_repo) for r in hub_cache_roots(extra)]
-        elif self.fmt == 'torch_hub' and os.environ.get('TORCH_HOME'):
-            out.append(Path(os.environ['TORCH_HOME']) / 'hub' / self.path)
-        seen: list[Path] = []
-        for p in out:
-            if p not in seen:
-                seen.append(p)
-        return seen
-
-    def locate(self, root: str | os.PathLike | None = None) -> Path | None:
-        """The first candidate that exists, else None."""
-        for p in self.candidates(root):
-            if (p.is_dir() if self.fmt == 'hf_hub_cache' else p.is_file()):
-                return p
-        return None
-
-    def missing_message(self, root: str | os.PathLike | None = None) -> str:
-        """What is missing, where it was looked for and how to get it."""
-        searched = ', '.join(f"'{p}'" for p in self.candidates(root))
-        what = 'hub cache folder' if self.fmt == 'hf_hub_cache' else 'file'
-        return (f"{self.name} ({self.title}): {what} not found; looked for {searched}. "
-                f'Get it: {self.download}. See {_README}.')
-
-    def resolve(self, root: str | os.PathLike | None = None, open_clip_weights: bool = False) -> Path:
-        """The weights on disk: the file, or for hub caches the snapshot folder (or, with
-        ``open_clip_weights``, its open_clip weight file).
-
-        Raises:
-            CheckpointError: missing (message: searched paths + download hint) or incomplete.
-        """
-        found = self.locate(root)
-        if found is None:
-            raise CheckpointError(self.missing_message(root))
-        if self.fmt != 'hf_hub_cache':
-            return found
-        try:
-            if open_clip_weights:
-                return snapshot_file(found, OPEN_CLIP_WEIGHT_FILES)
-            snap = snapshot_dir(found)
-            for alternatives in self.hub_files:
-                snapshot_file(found, alternatives)
-            return snap
-        except HubCacheError as e:
-            raise HubCacheError(f'{self.name}: {e} Get it: {self.download}.') from e
-
-    def build_cfg(self, root: str | os.PathLike | None = None, **overrides: Any) -> dict:
-        """The registry config with the resolved weights (``pretrained``) and ``overrides`` merged."""
-        if self.build is None:
-            needs = f" (needs {', '.join(self.requires)})" if self.requires else ''
-            raise NotImplementedError(f'{self.name}: no loader yet{needs}. {self.notes}')
-        cfg = copy.deepcopy(dict(self.build))
-        if 'pretrained' not in overrides:
-            cfg['pretrained'] = str(self.resolve(root, open_clip_weights=self.library == 'open_clip'))
-        cfg.update(overrides)
-        return cfg
+    def covers(self, rel: str) -> bool:
+        """Whether ``rel`` (a ``/``-separated path relative to the weights folder) is this entry's location
+        or lies inside it (a file in a hub-cache folder)."""
+        return rel == self.path or rel.startswith(self.path + '/')
 
 
 _OPENAI_KEYS = ('visual.conv1.weight', 'visual.proj', 'token_embedding.weight', 'text_projection')
@@ -171,7 +127,7 @@ _CLIPSELF_GET = ('the CLIPSelf release (github.com/wusize/CLIPSelf, README "Chec
 def _eva_entries() -> list[ZooEntry]:
     """EVA-02 CLIP B/16 and L/14-336: the EVA-CLIP release files, open_clip's hub caches of the same runs,
     CLIPSelf's refined COCO checkpoints (training files, state_dict in release names). All build an
-    ``EvaCLIPModel`` (spec: shared/spec/eva_clip.md); sizes are the fp16 parameter counts (not verified)."""
+    ``EvaCLIPModel`` (the reference spec's ``eva_clip.md``); sizes are the fp16 parameter counts (not verified)."""
     out = []
     for tag, model, release, hub, size, cs_tag in (
             ('b-16', 'EVA02-B-16', 'EVA02_CLIP_B_psz16_s8B.pt', 'timm/eva02_base_patch16_clip_224.merged2b_s8b_b131k',
@@ -291,57 +247,13 @@ def list_entries() -> list[ZooEntry]:
 
 
 def get_entry(name: str) -> ZooEntry:
-    """The entry called ``name`` (or one of its aliases).
+    """The entry called ``name`` (or one of its aliases); :func:`clim.models.hub.find_entry` also finds
+    entries by path and hub repo.
 
     Raises:
         KeyError: unknown name, listing the known ones.
     """
-    entry = find_entry(name=name)
-    if entry is None:
-        raise KeyError(f'unknown zoo model {name!r}; known: {sorted(ZOO)}')
-    return entry
-
-
-def _norm_rel(value: str) -> str | None:
-    """``'ckpt/x/y'`` / ``'./ckpt/x'`` -> ``'x/y'``; anything else None."""
-    v = value.replace('\\', '/')
-    while v.startswith('./'):
-        v = v[2:]
-    root = str(ckpt_root()).replace('\\', '/').rstrip('/')
-    for prefix in ('ckpt/', root + '/'):
-        if v.startswith(prefix):
-            return v[len(prefix):]
-    return None
-
-
-norm_ckpt_path = _norm_rel  # public name: ``'ckpt/x'`` -> ``'x'`` (None outside the weights folder)
-
-
-def find_entry(name: str | None = None, path: str | None = None, hub_repo: str | None = None) -> ZooEntry | None:
-    """The entry with this name / alias, whose expected location contains ``path`` (``ckpt/...``, or
-    a path inside a hub-cache entry), or whose hub repo is ``hub_repo``; None if none."""
-    for e in ZOO.values():
-        if name is not None and (name == e.name or name in e.aliases):
-            return e
-        if hub_repo is not None and e.hub_repo == hub_repo.strip('/'):
-            return e
-        if path is not None:
-            rel = _norm_rel(path)
-            if rel is not None and (rel == e.path or rel.startswith(e.path + '/')):
-                return e
-    return None
-
-
-_REPORT_NAMES = ('check_entry', 'config_references', 'configs_using', 'list_configs')
-
-
-def __getattr__(name: str) -> Any:
-    # The builders moved to clim.models.factory (the table no longer imports the model classes); old imports
-    # `from clim.models.zoo import clip_cfg_for` keep working.
-    if name in ('build_zoo_model', 'clip_cfg_for'):
-        from . import factory
-        return getattr(factory, name)
-    if name in _REPORT_NAMES:  # the checks moved to clim.models.zoo_report (tools/check_ckpt.py)
-        from . import zoo_report
-        return getattr(zoo_report, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    for entry in ZOO.values():
+        if entry.is_called(name):
+            return entry
+    raise KeyError(f'unknown zoo model {name!r}; known: {sorted(ZOO)}')

@@ -1,6 +1,6 @@
-"""Checks and reports over the model zoo (:mod:`clim.models.zoo`, the table): presence, size and format of
-each entry's weights, and which configs reference which entry. Used by ``tools/check_ckpt.py``; nothing here
-builds a model or downloads.
+"""Checks and reports over the model zoo (:mod:`clim.models.zoo`, the table; :mod:`clim.models.hub` finds the
+files): presence, size and format of each entry's weights, and which configs reference which entry. Used by
+``tools/check_ckpt.py``; nothing here builds a model or downloads.
 """
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import CheckpointError, is_torchscript_archive
-from .hub import (TOKENIZER_FILES, HubCacheError, ckpt_root, hf_text_download_hint, hub_cache_roots, hub_snapshot,
+from .hub import (TOKENIZER_FILES, HubCacheError, ckpt_root, entry_expected_path, entry_missing_message, find_entry,
+                  hf_text_download_hint, hub_cache_roots, hub_snapshot, locate_entry, norm_ckpt_path, resolve_entry,
                   snapshot_file)
-from .zoo import REPO_ROOT, ZOO, ZooEntry, _norm_rel, find_entry
+from .zoo import ZOO, ZooEntry
 
 __all__ = ['check_entry', 'config_references', 'configs_using', 'list_configs']
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the default configs/ folder is this repo's
 
 
 # ------------------------------------------------------------------------------------------------
@@ -64,11 +67,11 @@ def check_entry(entry: ZooEntry, root: str | os.PathLike | None = None, deep: bo
         'size_mb', 'size_ok' (bool | None), 'format', 'detail'}``. ``bad``: present but unreadable /
         wrong format / incomplete hub snapshot (``detail`` says why).
     """
-    res: dict[str, Any] = dict(name=entry.name, path=str(entry.expected_path(root)), found=None,
+    res: dict[str, Any] = dict(name=entry.name, path=str(entry_expected_path(entry, root)), found=None,
                                status='missing', size_mb=None, size_ok=None, format=entry.fmt, detail='')
-    found = entry.locate(root)
+    found = locate_entry(entry, root)
     if found is None:
-        res['detail'] = entry.missing_message(root)
+        res['detail'] = entry_missing_message(entry, root)
         return res
     res['found'] = str(found)
     res['size_mb'] = round(_dir_size(found) / 2 ** 20, 1)
@@ -76,7 +79,7 @@ def check_entry(entry: ZooEntry, root: str | os.PathLike | None = None, deep: bo
         res['size_ok'] = res['size_mb'] >= 0.9 * entry.size_mb
     try:
         if entry.fmt == 'hf_hub_cache':
-            snap = entry.resolve(root)
+            snap = resolve_entry(entry, root)
             files = [snapshot_file(found, alt) for alt in entry.hub_files]
             for f in snap.glob('*.json'):
                 json.loads(f.read_text())
@@ -154,7 +157,7 @@ def config_references(cfg: Any) -> tuple[list[ZooEntry], list[str]]:
         if entry is not None:
             if entry not in entries:
                 entries.append(entry)
-        elif _norm_rel(value) is not None and value not in other:
+        elif norm_ckpt_path(value) is not None and value not in other:
             other.append(value)
     return entries, other
 

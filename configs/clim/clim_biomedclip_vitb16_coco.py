@@ -2,7 +2,7 @@
 # configs/clim/clim_vitb16_coco.py with BiomedCLIP instead of OpenAI CLIP.
 # BiomedCLIP = timm vit_base_patch16_224 image tower + Hugging Face PubMedBERT text tower
 # (clim.models.HFTextCLIPModel, zoo entry 'biomedclip'): the v2 dense features come from
-# clim/models/timm_dense.py, the trainable groups are [patch embed + cls token + norm_pre], [pos_embed],
+# clim/models/towers/timm_vit.py, the trainable groups are [patch embed + cls token + norm_pre], [pos_embed],
 # one per block (the last 6: blocks 6-11); the final norm, the projection and the text tower stay frozen.
 # Captions: the model tokenizes them itself (BERT WordPiece, 256 tokens), so the caption pipeline has no
 # TokenizeCaption (open_clip BPE ids would mean nothing to PubMedBERT).

@@ -1,6 +1,6 @@
 # F-ViT on a frozen BiomedCLIP (PubMedBERT_256, ViT-B/16): the OpenAI ViT-B/16 baseline recipe with BiomedCLIP.
 # BiomedCLIP's image tower is timm vit_base_patch16_224 (width 768, embed 512, patch 16, 12 blocks): the
-# backbone reads its blocks 3, 5, 7, 11 (the last as CLIM's v2 block) through clim/models/timm_dense.py, so
+# backbone reads its blocks 3, 5, 7, 11 (the last as CLIM's v2 block) through clim/models/towers/timm_vit.py, so
 # the pyramid, FPN and head are unchanged. Weights by zoo name ('biomedclip': the hub cache
 # ckpt/models--microsoft--BiomedCLIP-PubMedBERT_256-vit_base_patch16_224 + the BiomedBERT hub entry):
 #   python tools/check_ckpt.py --config configs/fvit/fvit_biomedclip_vitb16_ovcoco.py

@@ -32,10 +32,8 @@ __all__ = [
 BACKENDS: tuple[str, ...] = ("pycocotools", "faster_coco_eval", "hotcoco", "ultrafast_pycocotools")
 _MODULES = {"pycocotools": "pycocotools", "faster_coco_eval": "faster_coco_eval", "hotcoco": "hotcoco",
             "ultrafast_pycocotools": "ultrafast_pycocotools"}
-# Order used by backend='auto': fastest first among the backends whose per-category AP50 matched
-# pycocotools to 1e-9 in benchmarks/ovcoco_eval.py (5000 images x 100 detections, 2 CPU cores, AP50-only
-# parameters; quiet-machine run): ultrafast-pycocotools 0.10 s and hotcoco 0.14 s (both bit-identical),
-# faster-coco-eval 5.9 s (differs by ~1e-17), pycocotools 9.7 s (29 s with stock parameters).
+# Order used by backend='auto': fastest first among those matching pycocotools (why: see
+# docs/performance.md#coco-evaluation-backends).
 PREFERRED_BACKENDS: tuple[str, ...] = ("ultrafast_pycocotools", "hotcoco", "faster_coco_eval", "pycocotools")
 
 AREA_ALL = [0.0, 1e5**2]

@@ -238,7 +238,7 @@ def test_clip_cfg_dispatch_only_touches_hf_exports(ckpt_dir: Path, tiny_clip_sta
     from ckpt_test_utils import write_torchscript_state
 
     from clim.models import save_clip_checkpoint
-    from clim.models.zoo import clip_cfg_for
+    from clim.models.factory import clip_cfg_for
 
     sd, cfg = tiny_clip_state
     clip = CLIPModel(model_cfg=cfg)
@@ -254,11 +254,11 @@ def test_clip_cfg_dispatch_only_touches_hf_exports(ckpt_dir: Path, tiny_clip_sta
 
 
 def test_check_ckpt_lists_the_hf_configs(repo_root: Path) -> None:
-    from clim.models import zoo
+    from clim.models import zoo_report
 
-    usage = zoo.configs_using()
+    usage = zoo_report.configs_using()
     for clim_cfg, fvit_cfg, name in REAL_CONFIGS.values():
         assert {clim_cfg, fvit_cfg} <= set(usage[name]), usage[name]
         for path in (clim_cfg, fvit_cfg):
-            entries, other = zoo.config_references(str(repo_root / path))
+            entries, other = zoo_report.config_references(str(repo_root / path))
             assert [e.name for e in entries] == [name] and not other

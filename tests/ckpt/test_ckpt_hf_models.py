@@ -153,8 +153,7 @@ def test_biomedclip_timm_tower_dense_features(tiny_biomedclip) -> None:
         expected = F.normalize(ref.visual.head(trunk.fc_norm(tokens)), dim=-1).transpose(1, 2).reshape(2, 32, 10, 10)
         torch.testing.assert_close(model.dense_features(images, mode='plain'), expected)
         # the any-size image path equals upstream at the native size
-        from clim.models.timm_dense import timm_encode_image
-        torch.testing.assert_close(timm_encode_image(model.visual, images), ref.encode_image(images))
+        torch.testing.assert_close(model.image_tower.encode_any_size(images), ref.encode_image(images))
         # v2: the last block's value path only -> different from plain, same shape
         assert not torch.allclose(model.dense_features(images), expected)
     _check_dense_interface(model, 160, 10)

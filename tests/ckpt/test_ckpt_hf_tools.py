@@ -183,10 +183,10 @@ def test_region_eval_keeps_clipmodel_for_open_clip_weights(tiny_clip_cfg: dict) 
 @pytest.mark.parametrize('name', ['unimed-clip-vit-b-16', 'biomedclip', 'clipseg-rd64-refined'])
 def test_readme_used_by_lists_the_configs(name: str) -> None:
     """The "used by" cell names exactly the configs check_ckpt.py finds for the row."""
-    from clim.models import zoo
+    from clim.models import zoo_report
 
     readme = (REPO_ROOT / 'ckpt' / 'README.md').read_text()
     rows = [ln for ln in readme.splitlines() if ln.startswith(f'| `{name}` |')]
     assert len(rows) == 1, name
     used_by = rows[0].split(' | ')[4]
-    assert set(re.findall(r'`(configs/[^`]+\.py)`', used_by)) == set(zoo.configs_using()[name]) != set()
+    assert set(re.findall(r'`(configs/[^`]+\.py)`', used_by)) == set(zoo_report.configs_using()[name]) != set()

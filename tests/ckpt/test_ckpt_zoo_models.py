@@ -14,8 +14,8 @@ from ckpt_test_utils import TINY_DINOV2_KWARGS, state_bytes, write_hub_cache, wr
 import clim  # noqa: F401  (registers CLIPModel, ZooModel)
 import ovdet  # noqa: F401  (registers the backbones)
 from clim.models import CLIPModel, CheckpointError
-from clim.models.hub import HubCacheError, resolve_pretrained
-from clim.models.zoo import ZOO, find_entry, get_entry
+from clim.models.hub import HubCacheError, find_entry, resolve_pretrained
+from clim.models.zoo import ZOO, get_entry
 
 METACLIP_REPO = 'timm/vit_base_patch16_clip_224.metaclip_400m'
 
@@ -191,7 +191,8 @@ def test_resnet18_torch_hub_file_as_backbone(ckpt_dir: Path) -> None:
 def test_metaclip_configs(repo_root: Path) -> None:
     from mmengine.config import Config
 
-    clim_cfg = Config.fromfile(str(repo_root / 'configs/clim/clim_metaclip_vitb16_coco.py'), import_custom_modules=False)
+    clim_cfg = Config.fromfile(str(repo_root / 'configs/clim/clim_metaclip_vitb16_coco.py'),
+                               import_custom_modules=False)
     clip = clim_cfg.model.clip
     assert (clip.type, clip.model_name, clip.quick_gelu) == ('CLIPModel', 'ViT-B-16', True)
     assert find_entry(path=clip.pretrained) is ZOO['metaclip-vit-b-16']

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from clim.models import CLIPModel
-from clim.models.dense import interpolate_pos_embed, resnet_pool
+from clim.models.towers import interpolate_pos_embed
 
 
 def _ln(x: torch.Tensor, ln: torch.nn.LayerNorm) -> torch.Tensor:
@@ -228,7 +228,7 @@ def test_resnet_dense_and_regions(tiny_rn_model: CLIPModel) -> None:
     torch.testing.assert_close(region[0], F.normalize(dense[0].mean(dim=(1, 2)), dim=0), atol=1e-5, rtol=0)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        torch.testing.assert_close(resnet_pool(tiny_rn_model.clip.visual, x), tiny_rn_model.clip.visual(x),
+        torch.testing.assert_close(tiny_rn_model.image_tower.pool(x), tiny_rn_model.clip.visual(x),
                                    atol=1e-5, rtol=1e-5)
         assert tiny_rn_model.encode_image(torch.randn(1, 3, 96, 64)).shape == (1, 32)
 

@@ -92,7 +92,7 @@ def test_export_behind_a_clipmodel_config_rebuilds_eva(tmp_path, tiny_release_fi
     rebuilt = build_clip(dict(type='CLIPModel', model_name='ViT-B-16', quick_gelu=True, pretrained=str(export)))
     assert type(rebuilt) is EvaCLIPModel and _same_weights(rebuilt, model)
     assert rebuilt.checkpoint_format == 'clim'
-    from clim.models.zoo import clip_cfg_for
+    from clim.models.factory import clip_cfg_for
     assert clip_cfg_for(dict(type='CLIPModel', model_name='ViT-B-16', pretrained=str(export)))['type'] == \
         'EvaCLIPModel'
 

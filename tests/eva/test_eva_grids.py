@@ -12,7 +12,7 @@ from conftest import TINY, TINY_CFG
 from eva_reference import reference_dense
 
 from clim.models import build_clip
-from clim.models.dense import interpolate_pos_embed
+from clim.models.towers import interpolate_pos_embed
 
 REF = dict(depth=TINY['depth'], heads=TINY['heads'], patch=TINY['patch'])
 

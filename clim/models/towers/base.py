@@ -28,7 +28,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['ImageTower', 'ViTImageTower', 'tokens_to_map']
+__all__ = ['ImageTower', 'ViTImageTower', 'tokens_to_map', 'interpolate_pos_embed']
+
+
+def interpolate_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int],
+                          new_grid: tuple[int, int]) -> torch.Tensor:
+    """Resize a ViT positional embedding to another patch grid.
+
+    Args:
+        pos_embed: (1 + gh * gw, W), class-token row first.
+        grid: (gh, gw) the grid ``pos_embed`` was trained for.
+        new_grid: (h, w) target grid.
+
+    Returns:
+        (1 + h * w, W): class row unchanged, patch rows resized bicubically (align_corners=False).
+    """
+    if tuple(new_grid) == tuple(grid):
+        return pos_embed
+    cls_pos, patch_pos = pos_embed[:1], pos_embed[1:]
+    width = pos_embed.shape[-1]
+    patch_pos = patch_pos.reshape(1, grid[0], grid[1], width).permute(0, 3, 1, 2)
+    # bicubic is not implemented for every low-precision dtype on every device: resize in fp32.
+    patch_pos = F.interpolate(patch_pos.float(), size=tuple(new_grid), mode='bicubic', align_corners=False)
+    patch_pos = patch_pos.to(pos_embed.dtype).permute(0, 2, 3, 1).reshape(-1, width)
+    return torch.cat([cls_pos, patch_pos], dim=0)
 
 
 def tokens_to_map(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -47,6 +70,9 @@ class ImageTower(abc.ABC):
         module: the upstream ``nn.Module`` holding the tower's parameters (owned and registered by the
             model; the adapter keeps a reference only).
     """
+
+    #: the tower family, as error messages name it
+    family = 'image tower'
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
@@ -103,6 +129,22 @@ class ImageTower(abc.ABC):
             (B, D, H / stride, W / stride), L2-normalized per location when ``normalize``.
         """
 
+    def mask_attention_pool(self, images: torch.Tensor, masks: Sequence[torch.Tensor],
+                            normalize: bool = True) -> torch.Tensor:
+        """"v1" region features (CLIM): in the last block the class token attends only to the patch tokens
+        inside each region. Only open_clip's ViT implements it (the references extract regions of other
+        families from the v2 dense map).
+
+        Args:
+            images: (B, 3, H, W).
+            masks: per image a (n_i, H / p, W / p) bool tensor at the patch grid.
+
+        Returns:
+            (sum n_i, D), L2-normalized when ``normalize``.
+        """
+        raise NotImplementedError(f'v1 (mask attention pooling) is implemented for open_clip ViT towers; this '
+                                  f'model has a {self.family}: use v2 region features (mode="v2")')
+
     # -- training controls ------------------------------------------------------------------------------
     @abc.abstractmethod
     def param_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
@@ -136,6 +178,10 @@ class ViTImageTower(ImageTower):
     """A class-token ViT tower. Families implement :meth:`embed`, :meth:`run_blocks`, :meth:`v2_block`,
     :meth:`head` (plus the geometry and :meth:`param_groups`); the feature algorithms below use only
     those."""
+
+    #: whether :meth:`encode` runs the upstream module's own forward at the native size (its exact numbers,
+    #: patch dropout in train mode included) and :meth:`encode_any_size` only off it
+    upstream_encode_at_native = False
 
     @property
     def is_vit(self) -> bool:
@@ -265,9 +311,17 @@ class ViTImageTower(ImageTower):
             x, grid = self.embed(images)
             x, _ = self.run_blocks(x, grid, range(self.num_blocks))
             return self.project(tokens_to_map(x[:, 1:], grid), normalize)
-        raise ValueError(f"dense mode must be 'v2' or 'plain', got {mode!r}")
+        raise ValueError(f"dense mode must be 'v2' or 'plain' (v1 is a region pooling: use region_features), "
+                         f'got {mode!r}')
 
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
+    def encode_any_size(self, images: torch.Tensor) -> torch.Tensor:
+        """The image embedding through :meth:`embed` / :meth:`run_blocks` / :meth:`head` (positional
+        embeddings resized off the native grid): (B, 3, H, W) -> (B, D), not normalized."""
         x, grid = self.embed(images)
         x, _ = self.run_blocks(x, grid, range(self.num_blocks))
         return self.head(x[:, 0])
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        if self.upstream_encode_at_native and tuple(images.shape[-2:]) == self.image_size:
+            return self.module(images)
+        return self.encode_any_size(images)

@@ -1,7 +1,7 @@
 """EVA-02 CLIP image tower: an adapter over upstream timm's ``Eva`` trunk (``eva02_base_patch16_clip_224``,
 ``eva02_large_patch14_clip_336``), plus the key converter from the EVA-CLIP release layout.
 
-What the adapter computes (spec: ``shared/spec/eva_clip.md``), at any patch grid (h, w):
+What the adapter computes (the reference spec's ``eva_clip.md``), at any patch grid (h, w):
 
 - tokens: conv patch embed (bias), class token first, absolute positional embedding (patch rows resized
   bicubic, align_corners=False, **no antialias** as the reference does; timm's own dynamic size
@@ -27,8 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..dense import interpolate_pos_embed
-from .base import ViTImageTower
+from .base import ViTImageTower, interpolate_pos_embed
 
 __all__ = ['EvaImageTower', 'eva_rope_table', 'checkpoint_filter_fn', 'timm_to_eva_name', 'is_eva_release_layout',
            'is_rope_buffer']
@@ -145,6 +144,8 @@ class EvaImageTower(ViTImageTower):
     ``embed`` / ``encode`` / ``dense`` / ``v2_tokens`` accept any input size that is a multiple of the
     patch size; at the native size ``encode`` equals ``trunk(images)``.
     """
+
+    family = 'EVA-02 tower (the reference extracts its regions from the v2 dense map)'
 
     def __init__(self, trunk: nn.Module, image_size: int | tuple[int, int] | None = None) -> None:
         _check_trunk(trunk)

@@ -147,6 +147,10 @@ class OpenCLIPTextTower:
         for p in self.parameters():
             p.requires_grad = False
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation checkpointing of the text transformer's blocks."""
+        self.module.transformer.grad_checkpointing = enable
+
 
 @functools.lru_cache(maxsize=8)
 def hf_tokenizer(folder: str, context_length: int, kwargs_json: str):
@@ -226,3 +230,6 @@ class HFTextTower:
     def lock(self) -> None:
         for p in self.parameters():
             p.requires_grad = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.module.text.set_grad_checkpointing(enable)

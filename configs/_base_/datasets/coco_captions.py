@@ -1,5 +1,7 @@
 # COCO captions (train2017) in CLIM's per-image caption json (tools/prepare_coco_captions.py, see
 # data/README.md), and COCO panoptic val2017 ground-truth regions for the region-recognition val loop.
+_base_ = ['./loaders.py']
+
 data_root = 'data/coco/'
 caption_ann_file = 'annotations/clim_captions_train2017.json'
 caption_img_prefix = 'train2017/'
@@ -38,11 +40,6 @@ region_test_pipeline = [
     dict(type='PackRegionInputs', mask_stride=16),
 ]
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='RegionRecognitionDataset',
         data_root=data_root,

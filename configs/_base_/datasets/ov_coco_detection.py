@@ -4,6 +4,8 @@
 #          so train and test share one label space: the detector's class i is `classes[i]` in both
 #          (a 48-category train file fails at dataset build: its categories lack the novel classes);
 #   val:   the boxes of the 65 classes, categories tagged base / novel, all 5000 images.
+_base_ = ['./loaders.py']
+
 dataset_type = 'OVCocoDataset'
 data_root = 'data/coco/'
 train_ann_file = 'annotations/instances_train2017_ovcoco_base.json'
@@ -80,11 +82,6 @@ train_dataloader = dict(
         pipeline=train_pipeline,
         backend_args=backend_args))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

@@ -3,6 +3,8 @@
 #   train: lvis_v1_train_base.json  <- tools/prepare_ov_lvis.py (rare annotations removed, 1203 categories)
 #   val:   lvis_v1_val.json (official, unchanged; all 1203 classes; images from train2017/ and val2017/)
 # Image paths come from each image's coco_url (`train2017/...` / `val2017/...`) under `data/coco/`.
+_base_ = ['./loaders.py']
+
 dataset_type = 'OVLVISDataset'
 data_root = 'data/'
 train_ann_file = 'lvis_v1/annotations/lvis_v1_train_base.json'
@@ -55,11 +57,6 @@ train_dataloader = dict(
             pipeline=train_pipeline,
             backend_args=backend_args)))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

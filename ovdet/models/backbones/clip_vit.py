@@ -7,7 +7,6 @@ import torch
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from clim.models.timm_dense import vit_blocks
 from clim.models.factory import build_clip
 
 from .frozen_trunk import FrozenTrunkBackbone
@@ -50,8 +49,7 @@ class CLIPViTBackbone(FrozenTrunkBackbone):
         self.clip = build_clip(clip_cfg)
         if not getattr(self.clip, 'is_vit', False):
             raise ValueError('CLIPViTBackbone needs a ViT CLIP image tower (open_clip ViT or class-token timm ViT)')
-        # open_clip's transformer.resblocks or a timm trunk's blocks (BiomedCLIP).
-        self._setup_trunk(len(vit_blocks(self.clip.visual)), out_indices, self.clip.vision_width, frozen=True)
+        self._setup_trunk(self.clip.num_blocks, out_indices, self.clip.vision_width, frozen=True)
 
     def _clip_tokens(self, images: Tensor) -> tuple[list[Tensor], Tensor]:
         images = self._to_token_grid(images, self.clip.stride)

@@ -48,10 +48,10 @@ class DINOv2Backbone(FrozenTrunkBackbone):
         kwargs.update(model_kwargs or {})
         overlay = None
         if pretrained:
-            from clim.models.zoo import find_entry
+            from clim.models.hub import find_entry, resolve_entry
 
             entry = find_entry(name=str(pretrained)) or find_entry(path=str(pretrained))
-            path = str(entry.resolve()) if entry is not None else str(pretrained)
+            path = str(resolve_entry(entry)) if entry is not None else str(pretrained)
             if not osp.isfile(path):
                 raise FileNotFoundError(f"DINOv2 weights '{path}' not found. See ckpt/README.md.")
             overlay = dict(file=path, num_classes=0)

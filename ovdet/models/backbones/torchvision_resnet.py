@@ -33,10 +33,10 @@ class TorchvisionResNet(BaseModule):
 
         net = torchvision.models.get_model(f'resnet{depth}', weights=None)
         if pretrained:
-            from clim.models.zoo import find_entry
+            from clim.models.hub import find_entry, resolve_entry
 
             entry = find_entry(name=str(pretrained)) or find_entry(path=str(pretrained))
-            path = str(entry.resolve()) if entry is not None else str(pretrained)
+            path = str(resolve_entry(entry)) if entry is not None else str(pretrained)
             if not osp.isfile(path):
                 raise FileNotFoundError(f"ResNet weights '{path}' not found. See ckpt/README.md.")
             net.load_state_dict(torch.load(path, map_location='cpu', weights_only=True), strict=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from clim.models.dense import _value_only_attention, check_vit, vit_embed, vit_forward_blocks
+from clim.models.towers.open_clip_vit import OpenCLIPViTTower, value_only_attention
 from torch import Tensor
 from torchvision.ops import roi_align
 
@@ -29,19 +29,15 @@ def crop_embeddings_and_tokens(clip, crops: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         ``(v (n, D) L2-normalized, tokens (n, D, H/p, W/p) not normalized)``, float32.
     """
-    visual = check_vit(clip.visual)
-    x, (gh, gw) = vit_embed(visual, crops)
-    blocks = list(visual.transformer.resblocks)
-    x, _ = vit_forward_blocks(visual, x, blocks[:-1])
-    last = blocks[-1]
-    cls = last(x)[:, 0]
-    proj = visual.proj
-    v = visual.ln_post(cls)
-    v = v @ proj.to(v.dtype) if proj is not None else v
-    y = x[:, :1] + last.ls_1(_value_only_attention(last, last.ln_1(x[:, 1:])))
-    y = y + last.ls_2(last.mlp(last.ln_2(y)))
-    y = visual.ln_post(y)
-    y = y @ proj.to(y.dtype) if proj is not None else y
+    tower = clip.image_tower
+    if not isinstance(tower, OpenCLIPViTTower):  # the reference's teacher is an OpenAI CLIP ViT
+        raise TypeError(f'the BARON teacher needs an open_clip ViT CLIP, got a {tower.family}')
+    x, (gh, gw) = tower.embed(crops)
+    x, _ = tower.run_blocks(x, (gh, gw), range(tower.num_blocks - 1))
+    last = tower.blocks[-1]
+    v = tower.head(last(x)[:, 0])
+    y = x[:, :1] + last.ls_1(value_only_attention(last, last.ln_1(x[:, 1:])))
+    y = tower.head(y + last.ls_2(last.mlp(last.ln_2(y))))
     tokens = y.float().transpose(1, 2).reshape(y.shape[0], -1, gh, gw)
     return F.normalize(v.float(), dim=-1), tokens
 

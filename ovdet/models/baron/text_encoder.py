@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from clim.models.dense import _value_only_attention
+from clim.models.towers.open_clip_vit import value_only_attention
 from clim.models.templates import get_templates, vild_prompts
 from torch import Tensor, nn
 
@@ -112,7 +112,7 @@ def bag_features(clip, embeds: Tensor, eot_index: Tensor) -> tuple[Tensor, Tenso
     full = last(x, attn_mask=mask)
     t = F.normalize(_project(clip, c.ln_final(full[rows, eot_index])).float(), dim=-1)
     # Reference quirk (spec S6): word tokens take the EOT token's residual, not their own.
-    y = x[rows, eot_index][:, None] + last.ls_1(_value_only_attention(last, last.ln_1(x)))
+    y = x[rows, eot_index][:, None] + last.ls_1(value_only_attention(last, last.ln_1(x)))
     y = y + last.ls_2(last.mlp(last.ln_2(y)))
     tokens = _project(clip, c.ln_final(y)).float()
     return t, tokens

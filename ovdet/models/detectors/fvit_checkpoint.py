@@ -3,7 +3,7 @@
 Layouts read:
 
 - ``clim_fvlm``: CLIM's released detectors, MMDetection-3 state dicts of its ``FVLM`` class
-  (``../shared/spec/detectors.md``): the frozen CLIP image tower under ``backbone.visual.*``
+  (the reference spec's ``detectors.md``): the frozen CLIP image tower under ``backbone.visual.*``
   (open_clip 2.16 key names), the stride-4 / stride-8 adapters under ``backbone.interpolate1.*`` /
   ``backbone.interpolate2.*`` (stride 16 is the identity, stride 32 a max-pool: no weights), mmdet's
   FPN / RPN / box-head keys as ours, and three head keys of its own: ``bbox_head.fc_cls`` (the

@@ -12,7 +12,7 @@ def clip_class_probs(region_feats: torch.Tensor, class_embeddings: torch.Tensor,
     """Zero-shot CLIP probabilities of regions over the classes **and the background**.
 
     The reference scores CLIP region features against the class embeddings with the detector's own
-    background embedding appended (see ``../shared/spec/detectors.md``, F-ViT test-time ensemble), so
+    background embedding appended (see the reference spec's ``detectors.md``, F-ViT test-time ensemble), so
     a region that matches no class well puts its CLIP mass on the background column.
 
     Args:
