@@ -90,3 +90,61 @@ def test_init_weights_never_touches_clip(tiny_clip_cfg: dict) -> None:
     for k, v in backbone.clip.state_dict().items():
         assert torch.equal(v, clip_before[k]), k
     assert not torch.equal(neck.adapters[1].weight, adapter_before)
+
+
+def test_patch_token_grid_runs_the_input_unresized(tiny_clip_cfg: dict) -> None:
+    # token_grid='patch' (the EVA F-ViT L/14 recipe): no resize, every level at the patch stride 14.
+    cfg = copy.deepcopy(tiny_clip_cfg)
+    cfg['vision_cfg'].update(patch_size=14, image_size=56)
+    model = _backbone(cfg, token_grid='patch').eval()
+    backbone = model['backbone']
+    x = torch.randn(1, 3, 84, 140)
+    with torch.no_grad():
+        tokens, dense = backbone.forward_with_dense(x)
+        feats = model['neck'](tokens)
+        maps, final = backbone.clip.vit_tokens(x, backbone.out_indices)
+    assert [tuple(f.shape[-2:]) for f in feats] == [(24, 40), (12, 20), (6, 10), (3, 5)]  # strides 3.5-28
+    for a, b in zip(tokens, maps):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(dense, backbone.clip.dense_features(x))
+    with pytest.raises(ValueError, match='token stride 14'):
+        backbone(torch.randn(1, 3, 96, 140))
+    with pytest.raises(ValueError, match="token_grid must be 'stride16' or 'patch'"):
+        _backbone(cfg, token_grid='native')
+
+
+def test_patch_token_grid_detector_trains_and_predicts_at_fractional_strides(tiny_clip_cfg: dict,
+                                                                             tmp_path) -> None:
+    import numpy as np
+    from mmdet.registry import MODELS
+    from mmdet.testing import demo_mm_inputs
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+
+    from tests.helpers import REPO_ROOT
+
+    register_all_modules()
+    clip_cfg = copy.deepcopy(tiny_clip_cfg)
+    clip_cfg['vision_cfg'].update(patch_size=14, image_size=56)
+    emb = np.random.default_rng(0).normal(size=(3, 32)).astype(np.float32)
+    np.save(tmp_path / 'emb.npy', emb / np.linalg.norm(emb, axis=1, keepdims=True))
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/tiny/fvit_tiny_shapes.py')).model
+    cfg.backbone.clip_cfg = dict(model_cfg=clip_cfg)
+    cfg.backbone.update(out_indices=(0, 1, 1, 2), token_grid='patch')
+    cfg.data_preprocessor.pad_size_divisor = 28
+    cfg.rpn_head.anchor_generator.strides = [3.5, 7, 14, 28, 56][:len(cfg.rpn_head.anchor_generator.strides)]
+    cfg.roi_head.bbox_roi_extractor.featmap_strides = [3.5, 7, 14, 28]
+    cfg.roi_head.bbox_head.update(class_embeddings=str(tmp_path / 'emb.npy'), num_classes=3, class_weights=None)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    packed = demo_mm_inputs(2, [[3, 84, 112]] * 2, num_classes=3, with_mask=False)
+    model.train()
+    losses = model(**model.data_preprocessor(packed, True), mode='loss')
+    total = sum(v.sum() if isinstance(v, torch.Tensor) else sum(x.sum() for x in v)
+                for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total) and total > 0
+    total.backward()
+    model.eval()
+    with torch.no_grad():
+        out = model(**model.data_preprocessor(packed, False), mode='predict')
+    assert len(out) == 2 and out[0].pred_instances.bboxes.shape[-1] == 4

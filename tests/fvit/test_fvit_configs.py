@@ -61,3 +61,26 @@ def test_vitb16_model_builds_with_random_weights() -> None:
     frozen = sum(p.numel() for p in model.backbone.clip.parameters())
     assert frozen > 140e6 and not any(p.requires_grad for p in model.backbone.clip.parameters())
     assert 10e6 < trainable < frozen
+
+
+@pytest.mark.parametrize('name', ['fvit_eva_vitl14_ovcoco.py', 'fvit_eva_vitl14_ovlvis.py'])
+def test_eva_l14_runs_the_reference_token_grid(name: str) -> None:
+    # CLIPSelf's L/14 F-ViT: 896 px at patch 14 (64 x 64 tokens); every stride follows the patch stride.
+    import open_clip
+    import timm
+    import torch
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(CONFIGS / name))
+    m = cfg.model
+    vision = open_clip.get_model_config(m.backbone.clip_cfg.model_name)['vision_cfg']
+    with torch.device('meta'):  # the real architecture, no weights
+        patch = timm.create_model(vision['timm_model_name']).patch_embed.patch_size[0]
+    assert patch == 14 and m.backbone.token_grid == 'patch'
+    levels = [patch / 4, patch / 2, patch, patch * 2]
+    assert m.rpn_head.anchor_generator.strides == levels + [patch * 4]
+    extractors = [m.roi_head.bbox_roi_extractor] + ([m.roi_head.mask_roi_extractor] if 'mask_roi_extractor'
+                                                    in m.roi_head else [])
+    assert all(e.featmap_strides == levels for e in extractors)
+    pad = next(t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'Pad')
+    assert pad.size == (896, 896) and 896 % (2 * patch) == 0  # an even 64 x 64 grid for the 2x max-pool

@@ -25,8 +25,10 @@ class CLIPViTBackbone(FrozenTrunkBackbone):
     are four maps at stride 16; :class:`ovdet.models.necks.SimplePyramid` makes strides 4-32 of them.
     The CLIP stays bit-identical through training (:class:`FrozenTrunkBackbone`).
 
-    Patch sizes other than 16 (ViT-L/14): the input is resized so that the patch grid is the
-    stride-16 grid (H / 16, W / 16) and every map and the dense map stay at stride 16.
+    Patch sizes other than 16 (ViT-L/14), ``token_grid='stride16'`` (default): the input is resized so that
+    the patch grid is the stride-16 grid (H / 16, W / 16) and every map and the dense map stay at stride 16.
+    ``token_grid='patch'``: the input runs unresized and every map sits at the patch stride (the EVA F-ViT
+    L/14 recipe; the RPN's anchor strides and the RoI extractors' ``featmap_strides`` follow, e.g. 3.5-28).
 
     Args:
         clip_cfg: ``CLIPModel`` config (``model_name`` / ``model_cfg``, ``pretrained``, ``quick_gelu``);
@@ -34,18 +36,21 @@ class CLIPViTBackbone(FrozenTrunkBackbone):
             their class from the weights; ``ZooModel`` / ``CLIPModel`` configs work too).
         out_indices: four non-decreasing 0-based block indices (negative count from the end), default
             (3, 5, 7, 11).
+        token_grid: ``'stride16'`` or ``'patch'`` (see above and :class:`FrozenTrunkBackbone`).
         init_cfg: MMEngine init config (never reaches the CLIP).
 
     Shapes:
-        forward: images (B, 3, H, W), H and W multiples of 16 -> 4 maps (B, width, H / 16, W / 16).
-        forward_with_dense: also the CLIP dense map (B, D, H / 16, W / 16), L2-normalized per location.
+        forward: images (B, 3, H, W), H and W multiples of the token stride s (16, or the patch size with
+            ``token_grid='patch'``) -> 4 maps (B, width, H / s, W / s).
+        forward_with_dense: also the CLIP dense map (B, D, H / s, W / s), L2-normalized per location.
     """
 
     trunk_name = 'clip'
 
-    def __init__(self, clip_cfg: dict, out_indices: Sequence[int] = (3, 5, 7, 11),
+    def __init__(self, clip_cfg: dict, out_indices: Sequence[int] = (3, 5, 7, 11), token_grid: str = 'stride16',
                  init_cfg: dict | list | None = None) -> None:
         super().__init__(init_cfg)
+        self.token_grid = token_grid
         self.clip = build_clip(clip_cfg)
         if not getattr(self.clip, 'is_vit', False):
             raise ValueError('CLIPViTBackbone needs a ViT CLIP image tower (open_clip ViT or class-token timm ViT)')
@@ -58,14 +63,14 @@ class CLIPViTBackbone(FrozenTrunkBackbone):
         return maps, final
 
     def trunk_tokens(self, images: Tensor) -> list[Tensor]:
-        """The 4 token maps (B, width, H / 16, W / 16) after ``out_indices``."""
+        """The 4 token maps (B, width, H / s, W / s) after ``out_indices``."""
         return self._clip_tokens(images)[0]
 
     def forward_with_dense(self, images: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
         """Token maps and the CLIP dense map in one ViT pass.
 
         Returns:
-            ``(maps, dense)``: the 4 token maps as :meth:`forward`, and dense (B, D, H / 16, W / 16):
+            ``(maps, dense)``: the 4 token maps as :meth:`forward`, and dense (B, D, H / s, W / s):
             ln_post + proj of the v2 last-block tokens, L2-normalized per location.
         """
         maps, final = self._clip_tokens(images)

@@ -16,14 +16,22 @@ class FrozenTrunkBackbone(BaseModule):
     Subclasses build the trunk, call :meth:`_setup_trunk` and implement :meth:`trunk_tokens`
     (how they get the four token maps). This class keeps the trunk out of :meth:`init_weights` (its
     weights are loaded at construction), keeps a frozen trunk in eval mode through ``train()`` with
-    ``requires_grad=False``, and maps a patch size other than 16 onto the stride-16 grid by resizing the
-    input. The pyramid at strides 4-32 is the neck's job (:class:`ovdet.models.necks.SimplePyramid`).
+    ``requires_grad=False``, and places the token grid by :attr:`token_grid`:
+
+    - ``'stride16'`` (default): a patch size other than 16 is mapped onto the stride-16 grid by resizing the
+      input, so every level keeps its nominal stride (OpenAI F-ViT L/14, DINOv2);
+    - ``'patch'``: the input runs as it is, the tokens sit at the patch stride p (the EVA F-ViT L/14
+      reference: 896 px at patch 14 is a 64 x 64 grid; its pyramid strides are 3.5-28).
+
+    The pyramid (strides / 4 .. x 2 of the token stride) is the neck's job
+    (:class:`ovdet.models.necks.SimplePyramid`).
 
     Shapes:
-        forward: images (B, 3, H, W), H and W multiples of 16 -> 4 token maps (B, out_channels, H / 16, W / 16).
+        forward: images (B, 3, H, W), H and W multiples of the token stride s (16, or p with ``'patch'``) ->
+        4 token maps (B, out_channels, H / s, W / s).
     """
 
-    token_stride: int = 16
+    token_grid: str = 'stride16'
     trunk_name: str = ''  # the attribute holding the trunk, set by each subclass
     out_indices: tuple[int, ...]
     out_channels: int
@@ -31,6 +39,8 @@ class FrozenTrunkBackbone(BaseModule):
 
     def _setup_trunk(self, num_blocks: int, out_indices: Sequence[int], out_channels: int, frozen: bool) -> None:
         """Check ``out_indices`` against the trunk's depth and freeze the trunk if ``frozen``."""
+        if self.token_grid not in ('stride16', 'patch'):
+            raise ValueError(f"token_grid must be 'stride16' or 'patch', got {self.token_grid!r}")
         ids = [i + num_blocks if i < 0 else i for i in out_indices]
         # Repeats are allowed (shallow test models); each level still gets its own adapter in the neck.
         if len(ids) != 4 or any(not 0 <= i < num_blocks for i in ids) or sorted(ids) != ids:
@@ -67,12 +77,14 @@ class FrozenTrunkBackbone(BaseModule):
             self._modules.update([(self.trunk_name, trunk), *rest])
 
     def _to_token_grid(self, images: Tensor, patch_size: int) -> Tensor:
-        """Check the input size and resize it so the ``patch_size`` grid is the stride-16 grid."""
+        """Check the input size; with ``token_grid='stride16'`` resize it so the ``patch_size`` grid is the
+        stride-16 grid."""
         h, w = images.shape[-2:]
-        s = self.token_stride
+        s = 16 if self.token_grid == 'stride16' else patch_size
         if h % s or w % s:
-            raise ValueError(f'input size {(h, w)} is not a multiple of {s}; pad the batch '
-                             f'(data_preprocessor.pad_size_divisor=32)')
+            raise ValueError(f'input size {(h, w)} is not a multiple of the token stride {s} '
+                             f'(token_grid={self.token_grid!r}); pad the batch (data_preprocessor.pad_size_divisor '
+                             f'or a Pad transform to a multiple of {s})')
         if patch_size != s:
             # Every token map, and so every pyramid level, keeps its nominal stride.
             images = F.interpolate(images, size=(h // s * patch_size, w // s * patch_size), mode='bilinear',
@@ -80,9 +92,9 @@ class FrozenTrunkBackbone(BaseModule):
         return images
 
     def trunk_tokens(self, images: Tensor) -> list[Tensor]:
-        """The 4 token maps (B, out_channels, H / 16, W / 16) after ``out_indices``."""
+        """The 4 token maps (B, out_channels, H / s, W / s) after ``out_indices``."""
         raise NotImplementedError
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
-        """(B, 3, H, W) normalized images -> 4 token maps (B, out_channels, H / 16, W / 16)."""
+        """(B, 3, H, W) normalized images -> 4 token maps (B, out_channels, H / s, W / s)."""
         return tuple(self.trunk_tokens(images))
