@@ -141,10 +141,10 @@ class DemoStages:
         def run(stage_dir: Path) -> dict:
             import numpy as np
 
-            from clim.models import CLIPModel
+            from clim.models import build_clip
 
             names = class_names(root)
-            clip = CLIPModel(pretrained=clip_stage['result']['clip_checkpoint']).eval()
+            clip = build_clip(pretrained=clip_stage['result']['clip_checkpoint']).eval()
             emb = clip.encode_class_names(list(names), templates=demo_templates())
             emb = emb.detach().cpu().numpy().astype(np.float32)
             path = stage_dir / 'class_embeddings.npy'

@@ -136,7 +136,7 @@ def build_clip(cfg: Mapping[str, Any] | None = None, **kwargs: Any) -> nn.Module
 
     Returns:
         A :class:`~clim.models.CLIPModel`, :class:`~clim.models.HFTextCLIPModel` or
-        :class:`~clim.models.eva_clip.EvaCLIPModel` (all with the CLIPModel interface).
+        :class:`~clim.models.eva_clip.EvaCLIPModel` (all with the :class:`~clim.models.TowerCLIP` interface).
 
     Raises:
         CheckpointError: missing / unreadable weights or weights that do not fit (keys named).

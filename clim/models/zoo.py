@@ -8,7 +8,7 @@ build config. What uses the table lives elsewhere, each importing it one way:
 - :mod:`clim.models.hub` finds an entry's weights on disk (``locate_entry``, ``resolve_entry``,
   ``entry_build_cfg``, ``find_entry`` by name / path / hub repo) and resolves ``pretrained`` values;
 - :mod:`clim.models.factory` builds an entry by name: ``dict(type='ZooModel', name='metaclip-vit-b-16')``
-  (CLIP-like entries give a CLIP with the CLIPModel interface, vision-only entries a detection backbone,
+  (CLIP-like entries give a CLIP with the TowerCLIP interface, vision-only entries a detection backbone,
   CLIPSeg a :class:`~clim.models.CLIPSegModel`);
 - :mod:`clim.models.zoo_report` checks presence, size and format and which configs use each entry
   (``tools/check_ckpt.py`` prints it).
@@ -51,7 +51,7 @@ class ZooEntry:
     Attributes:
         name: the zoo name configs use (``ZooModel(name=...)``).
         title: human description.
-        kind: ``'clip'`` (image + text towers, the CLIPModel interface), ``'vision'`` (backbone only) or
+        kind: ``'clip'`` (image + text towers, the TowerCLIP interface), ``'vision'`` (backbone only) or
             ``'segmenter'`` (text-prompted masks: CLIPSeg, a region-recognition baseline).
         fmt: on-disk format: ``'torchscript'`` (OpenAI ``.pt``; a plain state dict is accepted too),
             ``'state_dict'`` (``torch.save`` of tensors, possibly a training checkpoint around it),

@@ -19,15 +19,13 @@ Shapes as in :mod:`clim.models.towers.base`.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
-from functools import partial
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from .base import ViTImageTower, interpolate_pos_embed
+from .timm_trunk import TimmTrunkTower
 
 __all__ = ['EvaImageTower', 'eva_rope_table', 'checkpoint_filter_fn', 'timm_to_eva_name', 'is_eva_release_layout',
            'is_rope_buffer']
@@ -133,7 +131,7 @@ def _check_trunk(trunk: nn.Module) -> None:
                                       f'EvaBlock with EvaAttention (not EVA02-E post-norm)')
 
 
-class EvaImageTower(ViTImageTower):
+class EvaImageTower(TimmTrunkTower):
     """EVA-02 image tower on a timm ``Eva`` trunk (see the module docstring for what it computes).
 
     Args:
@@ -149,8 +147,7 @@ class EvaImageTower(ViTImageTower):
 
     def __init__(self, trunk: nn.Module, image_size: int | tuple[int, int] | None = None) -> None:
         _check_trunk(trunk)
-        super().__init__(trunk)
-        self.trunk = trunk
+        super().__init__(trunk, trunk)
         size = image_size if image_size is not None else trunk.patch_embed.img_size
         self._image_size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         ph, pw = trunk.patch_embed.patch_size
@@ -160,14 +157,6 @@ class EvaImageTower(ViTImageTower):
 
     # -- geometry ---------------------------------------------------------------------------------------
     @property
-    def patch_size(self) -> int:
-        return int(self.trunk.patch_embed.patch_size[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.trunk.embed_dim)
-
-    @property
     def embed_dim(self) -> int:
         head = self.trunk.head
         return int(head.out_features) if isinstance(head, nn.Linear) else self.width
@@ -175,15 +164,6 @@ class EvaImageTower(ViTImageTower):
     @property
     def image_size(self) -> tuple[int, int]:
         return self._image_size
-
-    @property
-    def num_blocks(self) -> int:
-        return len(self.trunk.blocks)
-
-    @property
-    def pos_embed_grid(self) -> tuple[int, int]:
-        """The grid the positional embedding was trained for."""
-        return tuple(int(g) for g in self.trunk.patch_embed.grid_size)
 
     # -- pieces -----------------------------------------------------------------------------------------
     def rope(self, grid: tuple[int, int], device: torch.device) -> torch.Tensor | None:
@@ -197,28 +177,9 @@ class EvaImageTower(ViTImageTower):
             table = self._rope_cache[key] = eva_rope_table(self.trunk.rope, grid, device)
         return table
 
-    def embed(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        grid = self.grid_of(images)
-        t = self.trunk
-        # The conv alone: timm's PatchEmbed insists on its configured image size.
-        x = t.patch_embed.proj(images)
-        x = t.patch_embed.norm(x.flatten(2).transpose(1, 2))
-        x = torch.cat([t.cls_token.to(x.dtype).expand(x.shape[0], -1, -1), x], dim=1)
-        pos = interpolate_pos_embed(t.pos_embed[0], self.pos_embed_grid, grid)
-        x = t.pos_drop(x + pos.to(x.dtype))
-        return t.norm_pre(x), grid
-
-    def run_blocks(self, x: torch.Tensor, grid: tuple[int, int], blocks: range,
-                   keep: Collection[int] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-        rope = self.rope(grid, x.device)
-        use_ckpt = bool(self.trunk.grad_checkpointing) and torch.is_grad_enabled()
-        kept: dict[int, torch.Tensor] = {}
-        for i in blocks:
-            block = partial(self.trunk.blocks[i], rope=rope)
-            x = checkpoint(block, x, use_reentrant=False) if use_ckpt and x.requires_grad else block(x)
-            if i in keep:
-                kept[i] = x
-        return x, kept
+    def block_kwargs(self, grid: tuple[int, int], device: torch.device) -> dict[str, torch.Tensor | None]:
+        """Every EVA block takes the rotary table of the current grid."""
+        return dict(rope=self.rope(grid, device))
 
     def v2_block(self, x: torch.Tensor) -> torch.Tensor:
         block = self.trunk.blocks[-1]
@@ -243,18 +204,6 @@ class EvaImageTower(ViTImageTower):
         return t.head(t.head_drop(t.fc_norm(t.norm(tokens))))
 
     # -- training controls ------------------------------------------------------------------------------
-    def param_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
-        """[patch embed + class token], [positional embedding], then one group per block (CLIM's ViT
-        order; CLIPSelf's ``--lock-image-unlocked-groups N`` with N <= depth = the last N groups)."""
-        t = self.trunk
-        groups = [('stem', [*t.patch_embed.parameters(), t.cls_token, *t.norm_pre.parameters()]),
-                  ('pos_embed', [t.pos_embed])]
-        groups += [(f'blocks.{i}', list(b.parameters())) for i, b in enumerate(t.blocks)]
-        return groups
-
     def head_parameters(self) -> list[nn.Parameter]:
         t = self.trunk
         return [*t.norm.parameters(), *t.fc_norm.parameters(), *t.head.parameters()]
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.trunk.set_grad_checkpointing(enable)

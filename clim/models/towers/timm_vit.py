@@ -3,9 +3,9 @@
 
 What the pieces compute, at any patch grid (h, w):
 
-- tokens: the patch-embed conv (timm's ``PatchEmbed`` insists on its configured size, so the conv runs
-  alone), its norm, class token first, positional embedding (resized as open_clip's ViT), ``norm_pre``;
-- blocks: timm ``Block`` s, honouring the trunk's ``grad_checkpointing``;
+- tokens and blocks: as every timm trunk (:class:`~clim.models.towers.timm_trunk.TimmTrunkTower`): the
+  patch-embed conv, its norm, class token first, positional embedding (resized as open_clip's ViT),
+  ``norm_pre``; timm ``Block`` s honouring the trunk's ``grad_checkpointing``;
 - v2 last block: x += ls1(proj(norm(V(norm1(x))))), x += ls2(mlp(norm2(x))) (no query-key attention);
 - head: ``norm``, ``fc_norm``, the trunk's head, then open_clip's projection head, per token.
 
@@ -13,14 +13,11 @@ Shapes as in :mod:`clim.models.towers.base`.
 """
 from __future__ import annotations
 
-from collections.abc import Collection
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from .base import ViTImageTower, interpolate_pos_embed
+from .timm_trunk import TimmTrunkTower
 
 __all__ = ['TimmViTTower', 'check_timm_vit']
 
@@ -47,7 +44,7 @@ def check_timm_vit(visual: nn.Module) -> nn.Module:
     return trunk
 
 
-class TimmViTTower(ViTImageTower):
+class TimmViTTower(TimmTrunkTower):
     """An open_clip ``TimmModel`` whose trunk is a class-token timm ``VisionTransformer`` (see the module
     docstring).
 
@@ -62,17 +59,7 @@ class TimmViTTower(ViTImageTower):
     upstream_encode_at_native = True
 
     def __init__(self, visual: nn.Module) -> None:
-        self.trunk = check_timm_vit(visual)
-        super().__init__(visual)
-
-    # -- geometry ---------------------------------------------------------------------------------------
-    @property
-    def patch_size(self) -> int:
-        return int(self.trunk.patch_embed.patch_size[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.trunk.embed_dim)
+        super().__init__(visual, check_timm_vit(visual))
 
     @property
     def embed_dim(self) -> int:
@@ -84,31 +71,6 @@ class TimmViTTower(ViTImageTower):
     def image_size(self) -> tuple[int, int]:
         h, w = self.trunk.patch_embed.img_size
         return int(h), int(w)
-
-    @property
-    def num_blocks(self) -> int:
-        return len(self.trunk.blocks)
-
-    # -- pieces -----------------------------------------------------------------------------------------
-    def embed(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        grid = self.grid_of(images)
-        t = self.trunk
-        x = t.patch_embed.norm(t.patch_embed.proj(images).flatten(2).transpose(1, 2))
-        x = torch.cat([t.cls_token.to(x.dtype).expand(x.shape[0], -1, -1), x], dim=1)
-        pos = interpolate_pos_embed(t.pos_embed[0], tuple(t.patch_embed.grid_size), grid)
-        x = t.pos_drop(x + pos.to(x.dtype))
-        return t.norm_pre(t.patch_drop(x)), grid
-
-    def run_blocks(self, x: torch.Tensor, grid: tuple[int, int], blocks: range,
-                   keep: Collection[int] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-        use_ckpt = bool(getattr(self.trunk, 'grad_checkpointing', False)) and torch.is_grad_enabled()
-        kept: dict[int, torch.Tensor] = {}
-        for i in blocks:
-            block = self.trunk.blocks[i]
-            x = checkpoint(block, x, use_reentrant=False) if use_ckpt and x.requires_grad else block(x)
-            if i in keep:
-                kept[i] = x
-        return x, kept
 
     def v2_block(self, x: torch.Tensor) -> torch.Tensor:
         block = self.trunk.blocks[-1]
@@ -123,17 +85,6 @@ class TimmViTTower(ViTImageTower):
         t = self.trunk
         return self.module.head(t.head(t.head_drop(t.fc_norm(t.norm(tokens)))))
 
-    # -- training controls ------------------------------------------------------------------------------
-    def param_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
-        """[patch embed + class token + norm_pre], [pos_embed], then one group per block."""
-        t = self.trunk
-        groups = [('stem', [*t.patch_embed.parameters(), t.cls_token, *t.norm_pre.parameters()]),
-                  ('pos_embed', [t.pos_embed])]
-        return groups + [(f'blocks.{i}', list(b.parameters())) for i, b in enumerate(t.blocks)]
-
     def head_parameters(self) -> list[nn.Parameter]:
         t = self.trunk
         return [*t.norm.parameters(), *t.fc_norm.parameters(), *t.head.parameters(), *self.module.head.parameters()]
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.module.set_grad_checkpointing(enable)
