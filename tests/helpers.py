@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +21,37 @@ TINY_CLIP_CFG: dict = dict(
     vision_cfg=dict(image_size=64, layers=3, width=64, head_width=32, patch_size=16, mlp_ratio=2.0),
     text_cfg=dict(context_length=32, vocab_size=49408, width=64, heads=2, layers=2),
 )
+
+
+def write_torchscript_state(state_dict: Mapping, path: Path, extra: Mapping | None = None,
+                            half: bool = True) -> Path:
+    """A TorchScript archive whose state dict is ``state_dict`` (+ ``extra`` entries), floats in fp16 when
+    ``half``, as OpenAI's released CLIP ``.pt`` files are written."""
+    import torch
+    from torch import nn
+
+    class Node(nn.Module):  # a parameter container nested like the dotted key names (scriptable)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    root = Node()
+    for key, value in {**state_dict, **(extra or {})}.items():
+        *parents, leaf = key.split('.')
+        mod = root
+        for name in parents:
+            if name not in mod._modules:
+                mod.add_module(name, Node())
+            mod = mod._modules[name]
+        value = value.detach().clone()
+        if half and value.is_floating_point():
+            value = value.half()
+        if value.is_floating_point():
+            mod.register_parameter(leaf, nn.Parameter(value, requires_grad=False))
+        else:
+            mod.register_buffer(leaf, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(torch.jit.script(root), str(path))
+    return path
 
 
 def run_tool(args: list[str], cwd: Path, timeout: int = 600, threads: int = 2) -> subprocess.CompletedProcess:

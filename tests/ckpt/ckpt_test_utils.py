@@ -10,37 +10,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tests.helpers import write_torchscript_state  # noqa: F401  (the ckpt tests' writer)
+
 # A small DINOv2 (timm vit_base_patch14_dinov2 kwargs): same key names and code paths as ViT-B/14.
 TINY_DINOV2_KWARGS = dict(img_size=56, embed_dim=64, depth=4, num_heads=2)
 COMMIT = '0123456789abcdef0123456789abcdef01234567'
-
-
-class _Node(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
-def write_torchscript_state(state_dict: Mapping[str, torch.Tensor], path: Path, extra: Mapping | None = None) -> Path:
-    """A TorchScript archive whose state dict is ``state_dict`` (+ ``extra`` buffers), fp16 floats, as
-    OpenAI's released CLIP ``.pt`` files."""
-    root = _Node()
-    entries = dict(state_dict)
-    entries.update(extra or {})
-    for key, value in entries.items():
-        *parents, leaf = key.split('.')
-        mod = root
-        for name in parents:
-            if name not in mod._modules:
-                mod.add_module(name, _Node())
-            mod = mod._modules[name]
-        value = value.detach().clone()
-        if value.is_floating_point():
-            mod.register_parameter(leaf, nn.Parameter(value.half(), requires_grad=False))
-        else:
-            mod.register_buffer(leaf, value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(root), str(path))
-    return path
 
 
 def write_hub_cache(cache_root: Path, repo_id: str, files: Mapping[str, bytes | Mapping | str],

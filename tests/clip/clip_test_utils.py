@@ -5,14 +5,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from torch import nn
 
-
-class _Node(nn.Module):
-    """A parameter container whose nesting mirrors dotted key names (scriptable, forward unused)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+from tests.helpers import write_torchscript_state
 
 
 def write_openai_archive(state_dict: Mapping[str, torch.Tensor], path: Path, input_resolution: int,
@@ -20,26 +14,9 @@ def write_openai_archive(state_dict: Mapping[str, torch.Tensor], path: Path, inp
     """Save ``state_dict`` the way OpenAI's released ``.pt`` files are: a TorchScript archive whose
     state dict carries OpenAI key names, fp16 weights and the extra ``input_resolution`` /
     ``context_length`` / ``vocab_size`` entries (and no ``attn_mask``)."""
-    root = _Node()
-    entries = dict(state_dict)
-    entries.update(input_resolution=torch.tensor(input_resolution),
-                   context_length=torch.tensor(context_length), vocab_size=torch.tensor(vocab_size))
-    for key, value in entries.items():
-        *parents, leaf = key.split('.')
-        mod = root
-        for name in parents:
-            if name not in mod._modules:
-                mod.add_module(name, _Node())
-            mod = mod._modules[name]
-        value = value.detach().clone()
-        if half and value.is_floating_point():
-            value = value.half()
-        if value.is_floating_point():
-            mod.register_parameter(leaf, nn.Parameter(value, requires_grad=False))
-        else:
-            mod.register_buffer(leaf, value)
-    torch.jit.save(torch.jit.script(root), str(path))
-    return path
+    extra = dict(input_resolution=torch.tensor(input_resolution), context_length=torch.tensor(context_length),
+                 vocab_size=torch.tensor(vocab_size))
+    return write_torchscript_state(state_dict, path, extra, half=half)
 
 
 def fp16_rounded(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
