@@ -150,6 +150,20 @@ def test_dinov2_original_state_dict_as_backbone(ckpt_dir: Path, tiny_dinov2_stat
     assert [tuple(o.shape) for o in outs] == [(1, 64, 64 // s, 96 // s) for s in (4, 8, 16, 32)]
 
 
+
+def test_dinov2_patch_token_grid_runs_unresized(ckpt_dir: Path, tiny_dinov2_state: dict) -> None:
+    torch.save(tiny_dinov2_state, ckpt_dir / 'dinov2_vitb14_pretrain.pth')
+    backbone = MODELS.build(dict(type='ZooModel', name='dinov2-vit-b-14', out_indices=(0, 1, 2, 3),
+                                 model_kwargs=TINY_DINOV2_KWARGS, token_grid='patch')).eval()
+    x = torch.randn(1, 3, 56, 84)
+    with torch.no_grad():
+        tokens = backbone(x)
+        direct = backbone.vit.forward_intermediates(x, indices=[0, 1, 2, 3], output_fmt='NCHW',
+                                                    intermediates_only=True)
+    assert [tuple(o.shape) for o in tokens] == [(1, 64, 56 // 14, 84 // 14)] * 4
+    for a, b in zip(tokens, direct):
+        torch.testing.assert_close(a, b)
+
 def test_dinov2_wrong_file_fails_loudly(ckpt_dir: Path, tiny_dinov2_state: dict) -> None:
     sd = dict(tiny_dinov2_state)
     sd.pop('blocks.3.mlp.fc2.weight')

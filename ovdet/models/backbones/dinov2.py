@@ -22,8 +22,9 @@ __all__ = ['DINOv2Backbone']
 class DINOv2Backbone(FrozenTrunkBackbone):
     """A (by default frozen) timm DINOv2 ViT: the tokens after four blocks, as F-ViT's CLIP backbone.
 
-    The input is resized so that the patch-14 grid is the stride-16 grid (H / 16, W / 16) of the input;
-    follow it with :class:`ovdet.models.necks.SimplePyramid` for strides 4-32.
+    With ``token_grid='stride16'`` (default) the input is resized so that the patch-14 grid is the stride-16
+    grid (H / 16, W / 16) of the input; with ``'patch'`` it runs unresized at stride 14 (see
+    :class:`FrozenTrunkBackbone`). Follow it with :class:`ovdet.models.necks.SimplePyramid`.
 
     Args:
         model_name: timm model name (``'vit_base_patch14_dinov2'``).
@@ -31,19 +32,23 @@ class DINOv2Backbone(FrozenTrunkBackbone):
         out_indices: four 0-based block indices (negative: from the end).
         frozen: keep the ViT frozen and in eval mode.
         model_kwargs: passed to ``timm.create_model`` (e.g. a small ``embed_dim`` / ``depth`` for tests).
+        token_grid: ``'stride16'`` or ``'patch'``.
 
     Shapes:
-        forward: (B, 3, H, W), H and W multiples of 16 -> 4 maps (B, embed_dim, H / 16, W / 16).
+        forward: (B, 3, H, W), H and W multiples of the token stride s (16, or 14 with ``'patch'``) -> 4 maps
+        (B, embed_dim, H / s, W / s).
     """
 
     trunk_name = 'vit'
 
     def __init__(self, model_name: str = 'vit_base_patch14_dinov2', pretrained: str | None = None,
                  out_indices: Sequence[int] = (3, 5, 7, 11), frozen: bool = True,
-                 model_kwargs: dict | None = None, init_cfg: dict | list | None = None) -> None:
+                 model_kwargs: dict | None = None, token_grid: str = 'stride16',
+                 init_cfg: dict | list | None = None) -> None:
         super().__init__(init_cfg)
         import timm
 
+        self.token_grid = token_grid
         kwargs = dict(dynamic_img_size=True, num_classes=0)
         kwargs.update(model_kwargs or {})
         overlay = None
@@ -66,7 +71,7 @@ class DINOv2Backbone(FrozenTrunkBackbone):
         return int(ps[0] if isinstance(ps, (tuple, list)) else ps)
 
     def trunk_tokens(self, images: Tensor) -> list[Tensor]:
-        """Token maps (B, embed_dim, H / 16, W / 16) after each of ``out_indices``."""
+        """Token maps (B, embed_dim, H / s, W / s) after each of ``out_indices``."""
         images = self._to_token_grid(images, self.patch_size)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             maps = self.vit.forward_intermediates(images, indices=list(self.out_indices), output_fmt='NCHW',
