@@ -54,6 +54,28 @@ def write_torchscript_state(state_dict: Mapping, path: Path, extra: Mapping | No
     return path
 
 
+def total_loss(losses: Mapping) -> object:
+    """The sum of every ``loss*`` term of an mmdet ``mode='loss'`` result (tensors or lists of tensors)."""
+    import torch
+
+    return sum(v.sum() if isinstance(v, torch.Tensor) else sum(x.sum() for x in v)
+               for k, v in losses.items() if 'loss' in k)
+
+
+def check_fvit_predicts(model, clip, packed: dict) -> None:
+    """F-ViT at test time: one ViT pass gives the pyramid and the CLIP dense map (equal to ``clip``'s v2 dense
+    features), and ``predict`` returns boxes for every image of ``packed`` (mmdet's demo inputs)."""
+    import torch
+
+    model.eval()
+    data = model.data_preprocessor(packed, False)
+    with torch.no_grad():
+        _, dense = model.backbone.forward_with_dense(data['inputs'])
+        torch.testing.assert_close(dense, clip.dense_features(data['inputs']))
+        out = model(**data, mode='predict')
+    assert len(out) == len(packed['inputs']) and out[0].pred_instances.bboxes.shape[-1] == 4
+
+
 def run_tool(args: list[str], cwd: Path, timeout: int = 600, threads: int = 2) -> subprocess.CompletedProcess:
     """Run a repo tool with the test interpreter (``threads`` intra-op threads per process); fail with its
     output on a non-zero exit."""

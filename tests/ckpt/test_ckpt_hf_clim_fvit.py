@@ -25,7 +25,7 @@ import clim  # noqa: F401  (registers the models)
 import ovdet  # noqa: F401
 from clim.models import CLIPModel, HFTextCLIPModel
 from clim.models.hf_clip import export_clip_type
-from tests.helpers import REPO_ROOT, run_tool
+from tests.helpers import REPO_ROOT, check_fvit_predicts, run_tool, total_loss
 
 CAPTION = 'a photo of the cat'
 SHAPES = ('circle', 'square', 'triangle', 'star', 'cross', 'ring', 'hexagon', 'crescent', 'arrow', 'heart')
@@ -210,8 +210,7 @@ def test_fvit_train_step_and_predict_on_hf_clip(hf_clip: dict, tmp_path: Path) -
         s.gt_instances.labels = torch.zeros_like(s.gt_instances.labels)  # a base class ('circle')
     data = model.data_preprocessor(packed, True)
     losses = model(**data, mode='loss')
-    total = sum(v.sum() if isinstance(v, torch.Tensor) else sum(x.sum() for x in v)
-                for k, v in losses.items() if 'loss' in k)
+    total = total_loss(losses)
     assert torch.isfinite(total)
     params = [p for p in model.parameters() if p.requires_grad]
     assert not any(p.requires_grad for p in backbone.clip.parameters())
@@ -222,13 +221,7 @@ def test_fvit_train_step_and_predict_on_hf_clip(hf_clip: dict, tmp_path: Path) -
     assert all(torch.equal(clip_before[k], v) for k, v in backbone.clip.state_dict().items())
 
     # test time: one ViT pass gives the pyramid and the CLIP dense map (the model's v2 dense features)
-    model.eval()
-    data = model.data_preprocessor(packed, False)
-    with torch.no_grad():
-        _, dense = backbone.forward_with_dense(data['inputs'])
-        torch.testing.assert_close(dense, clip.dense_features(data['inputs']))
-        out = model(**data, mode='predict')
-    assert len(out) == 2 and out[0].pred_instances.bboxes.shape[-1] == 4
+    check_fvit_predicts(model, clip, packed)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import clim  # noqa: F401  (registers the models)
 import ovdet  # noqa: F401
 from clim.models import build_clip
 from clim.models.eva_clip import EvaCLIPModel
-from tests.helpers import REPO_ROOT, load_tool, run_tool
+from tests.helpers import REPO_ROOT, check_fvit_predicts, load_tool, run_tool, total_loss
 
 SHAPES = ('circle', 'square', 'triangle', 'star', 'cross', 'ring', 'hexagon', 'crescent', 'arrow', 'heart')
 EVA_CONFIGS = ['configs/fvit/fvit_eva_vitb16_ovcoco.py', 'configs/fvit/fvit_eva_vitl14_ovcoco.py',
@@ -117,20 +117,13 @@ def test_fvit_with_clipself_eva_head_trains_and_predicts(tiny_bpe_release_file, 
         s.gt_instances.labels = torch.zeros_like(s.gt_instances.labels)
     data = model.data_preprocessor(packed, True)
     losses = model(**data, mode='loss')
-    total = sum(v.sum() if isinstance(v, torch.Tensor) else sum(x.sum() for x in v)
-                for k, v in losses.items() if 'loss' in k)
+    total = total_loss(losses)
     assert torch.isfinite(total)
     total.backward()
     assert not any(p.requires_grad for p in backbone.clip.parameters())
     assert all(torch.equal(before[k], v) for k, v in backbone.clip.state_dict().items())
 
-    model.eval()
-    data = model.data_preprocessor(packed, False)
-    with torch.no_grad():
-        _, dense = backbone.forward_with_dense(data['inputs'])
-        torch.testing.assert_close(dense, clip.dense_features(data['inputs']))
-        out = model(**data, mode='predict')
-    assert len(out) == 2 and out[0].pred_instances.bboxes.shape[-1] == 4
+    check_fvit_predicts(model, clip, packed)
 
 
 @pytest.mark.parametrize('path', EVA_CONFIGS)

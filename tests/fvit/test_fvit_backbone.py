@@ -121,7 +121,7 @@ def test_patch_token_grid_detector_trains_and_predicts_at_fractional_strides(tin
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
 
-    from tests.helpers import REPO_ROOT
+    from tests.helpers import REPO_ROOT, total_loss
 
     register_all_modules()
     clip_cfg = copy.deepcopy(tiny_clip_cfg)
@@ -140,8 +140,7 @@ def test_patch_token_grid_detector_trains_and_predicts_at_fractional_strides(tin
     packed = demo_mm_inputs(2, [[3, 84, 112]] * 2, num_classes=3, with_mask=False)
     model.train()
     losses = model(**model.data_preprocessor(packed, True), mode='loss')
-    total = sum(v.sum() if isinstance(v, torch.Tensor) else sum(x.sum() for x in v)
-                for k, v in losses.items() if 'loss' in k)
+    total = total_loss(losses)
     assert torch.isfinite(total) and total > 0
     total.backward()
     model.eval()
