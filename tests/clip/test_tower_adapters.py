@@ -57,3 +57,14 @@ def test_resnet_has_no_vit_paths(tiny_rn_model: CLIPModel) -> None:
         tiny_rn_model.vit_tokens(images, (0,))
     with pytest.raises(ValueError, match='only support dense mode "v2"'):
         tiny_rn_model.dense_features(images, mode='plain')
+
+
+def test_non_class_token_vit_builds_and_refuses_only_the_token_paths(tiny_clip_cfg: dict) -> None:
+    # The upstream forward works for any pooling; only the paths that read the class token refuse it.
+    tiny_clip_cfg['vision_cfg']['pool_type'] = 'avg'
+    model = CLIPModel(model_cfg=tiny_clip_cfg).eval()
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_image(images, normalize=False), model.visual(images))
+        with pytest.raises(NotImplementedError, match='class-token ViT'):
+            model.dense_features(images)

@@ -47,17 +47,20 @@ def value_only_attention(block: ResidualAttentionBlock, y: torch.Tensor) -> torc
     return attn.out_proj(F.linear(y, v_weight, v_bias))
 
 
-def _check(visual: nn.Module) -> VisionTransformer:
-    if not isinstance(visual, VisionTransformer):
-        raise TypeError(f'expected an open_clip VisionTransformer image tower, got {type(visual).__name__}')
+def _check_class_token(visual: VisionTransformer) -> None:
+    """Token paths (dense maps, F-ViT taps, off-size embedding, v1) read the class token: refuse other poolers.
+    The upstream forward at the native size works for any pooling, so this is checked per use, not at build."""
     if getattr(visual, 'attn_pool', None) is not None or visual.pool_type != 'tok':
         raise NotImplementedError('dense features need a class-token ViT (no attentional pooler, '
                                   'pool_type="tok")')
-    for i, block in enumerate(visual.transformer.resblocks):
-        if not isinstance(block, ResidualAttentionBlock):
-            raise NotImplementedError(f'block {i} is {type(block).__name__}: the adapter supports open_clip '
-                                      f'ResidualAttentionBlock')
-    return visual
+
+
+def _last_block(blocks: nn.ModuleList) -> ResidualAttentionBlock:
+    block = blocks[-1]
+    if not isinstance(block, ResidualAttentionBlock):
+        raise NotImplementedError(f'the v2 / v1 last block needs an open_clip ResidualAttentionBlock, got '
+                                  f'{type(block).__name__}')
+    return block
 
 
 class OpenCLIPViTTower(ViTImageTower):
@@ -74,7 +77,9 @@ class OpenCLIPViTTower(ViTImageTower):
     upstream_encode_at_native = True
 
     def __init__(self, visual: nn.Module) -> None:
-        super().__init__(_check(visual))
+        if not isinstance(visual, VisionTransformer):
+            raise TypeError(f'expected an open_clip VisionTransformer image tower, got {type(visual).__name__}')
+        super().__init__(visual)
         self.blocks = visual.transformer.resblocks
 
     # -- geometry ---------------------------------------------------------------------------------------
@@ -101,6 +106,7 @@ class OpenCLIPViTTower(ViTImageTower):
 
     # -- pieces -----------------------------------------------------------------------------------------
     def embed(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        _check_class_token(self.module)
         grid = self.grid_of(images)
         v = self.module
         x = v.conv1(images).flatten(2).transpose(1, 2)
@@ -121,7 +127,7 @@ class OpenCLIPViTTower(ViTImageTower):
         return x, kept
 
     def v2_block(self, x: torch.Tensor) -> torch.Tensor:
-        block = self.blocks[-1]
+        block = _last_block(self.blocks)
         x = x + block.ls_1(value_only_attention(block, block.ln_1(x)))
         return x + block.ls_2(block.mlp(block.ln_2(x)))
 
@@ -136,7 +142,7 @@ class OpenCLIPViTTower(ViTImageTower):
         :meth:`ImageTower.mask_attention_pool`."""
         if len(masks) != images.shape[0]:
             raise ValueError(f'got {len(masks)} mask lists for {images.shape[0]} images')
-        last = self.blocks[-1]
+        last = _last_block(self.blocks)
         x, (h, w) = self.embed(images)
         x, _ = self.run_blocks(x, (h, w), range(self.num_blocks - 1))
         attn = last.attn
